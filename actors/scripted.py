@@ -1,0 +1,133 @@
+"""An in-process engine that plays scripted answers with set latencies.
+
+For unit tests of the scheduler only: it proves concurrency and barrier order
+by timing, and it injects failures. It never stands in for a model in the
+command line. Tokens are whitespace-delimited words, so counts are exact and
+easy to reason about in tests.
+
+Invariant: ``active`` holds exactly the requests whose stream is open; a
+closed or cancelled stream is moved to ``aborted`` in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.engine import Chunk, EngineDeadError, EngineStats, GenerateRequest, RequestError
+
+_TOKEN = re.compile(r"\s*\S+")
+
+Responder = Callable[[GenerateRequest], str]
+
+
+class CallRecord(BaseModel):
+    """When one request ran inside the scripted engine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(description="The request's id.")
+    prompt: str = Field(description="The prompt as received.")
+    start: float = Field(description="perf_counter() when generation began.")
+    end: float | None = Field(None, description="perf_counter() when the stream closed.")
+    outcome: str = Field("running", description="'finished', 'aborted' or 'failed'.")
+
+
+def _default_responder(request: GenerateRequest) -> str:
+    return f"answer to: {request.prompt}"
+
+
+def _from_mapping(answers: Mapping[str, str]) -> Responder:
+    def respond(request: GenerateRequest) -> str:
+        for key, answer in answers.items():
+            if key in request.prompt:
+                return answer
+        return _default_responder(request)
+
+    return respond
+
+
+def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    cut = min((i for s in stop if (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class ScriptedEngine:
+    """Streams scripted answers word by word with ``token_delay_s`` between words.
+
+    ``respond`` maps a request to its full answer: a callable, or a mapping
+    from a prompt substring to an answer. A responder that raises makes that
+    request fail after ``first_token_delay_s``.
+    """
+
+    def __init__(
+        self,
+        respond: Responder | Mapping[str, str] | None = None,
+        *,
+        token_delay_s: float = 0.01,
+        first_token_delay_s: float = 0.0,
+        name: str = "scripted",
+    ) -> None:
+        match respond:
+            case None:
+                self._respond: Responder = _default_responder
+            case Mapping():
+                self._respond = _from_mapping(respond)
+            case _:
+                self._respond = respond
+        self.token_delay_s = token_delay_s
+        self.first_token_delay_s = first_token_delay_s
+        self.name = name
+        self.calls: list[CallRecord] = []
+        self.active: set[str] = set()
+        self.aborted: list[str] = []
+        self.generated_tokens = 0
+        self.dead = False
+
+    async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        if self.dead:
+            raise EngineDeadError(f"engine {self.name} is dead")
+        record = CallRecord(request_id=request.request_id, prompt=request.prompt, start=time.perf_counter())
+        self.calls.append(record)
+        self.active.add(request.request_id)
+        try:
+            async for chunk in self._play(request):
+                yield chunk
+            record.outcome = "finished"
+        except BaseException as exc:
+            record.outcome = "failed" if isinstance(exc, RequestError) else "aborted"
+            if record.outcome == "aborted":
+                self.aborted.append(request.request_id)
+            raise
+        finally:
+            record.end = time.perf_counter()
+            self.active.discard(request.request_id)
+
+    async def _play(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        await asyncio.sleep(self.first_token_delay_s)
+        try:
+            answer = self._respond(request)
+        except RequestError:
+            raise
+        except Exception as exc:
+            raise RequestError(f"scripted failure: {exc}") from exc
+        answer, stopped = _truncate_at_stop(answer, request.params.stop)
+        words = _TOKEN.findall(answer)[: request.params.max_tokens]
+        prompt_tokens = len(_TOKEN.findall(request.prompt))
+        for i, word in enumerate(words):
+            await asyncio.sleep(self.token_delay_s)
+            self.generated_tokens += 1
+            yield Chunk(text=word, tokens=1, prompt_tokens=prompt_tokens if i == 0 else None, replica=self.name)
+        truncated = len(words) == request.params.max_tokens and not stopped
+        reason = "length" if truncated else "stop"
+        yield Chunk(text="", tokens=0, finish_reason=reason, replica=self.name)
+
+    async def stats(self) -> EngineStats:
+        return EngineStats(name=self.name, running=len(self.active), generated_tokens=self.generated_tokens)
+
+    async def aclose(self) -> None:
+        self.dead = True

@@ -1,0 +1,112 @@
+"""Node specifications: inert, frozen data that say what a node computes.
+
+A node's dependencies are derived from its own fields once (placeholders,
+``after``, scope members) and never change. Nothing about a run (state,
+outputs, timings) is stored here: that lives in the runtime's run state.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from graphs.params import SamplingParams
+from graphs.template import NAME_PATTERN, placeholders
+
+_NAME = re.compile(NAME_PATTERN + r"\Z")
+SCOPE_ITEM_FIELDS = ("output", "index", "name")
+
+
+class NodeKind(StrEnum):
+    """What a node does."""
+
+    GENERATE = "generate"
+    SCOPE = "scope"
+    COMBINE = "combine"
+
+
+class _NodeBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Unique within the graph; letters, digits, '_' and '-'.")
+    after: tuple[str, ...] = Field((), description="Nodes that must finish first without feeding data.")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"node name {name!r} must match {NAME_PATTERN}")
+        return name
+
+    @cached_property
+    def dependencies(self) -> tuple[str, ...]:
+        """Every node this one waits for, in a stable order."""
+        return tuple(dict.fromkeys((*self.inputs, *self.after)))
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Nodes whose outputs this node reads."""
+        return ()
+
+
+class GenerateNode(_NodeBase):
+    """One LLM generation whose prompt is a template over other nodes' outputs."""
+
+    kind: Literal[NodeKind.GENERATE] = NodeKind.GENERATE
+    prompt: str = Field(description="Template: {name} inserts that node's output; {{ and }} are braces.")
+    system: str | None = Field(None, description="System message for the generation.")
+    params: SamplingParams = Field(default_factory=SamplingParams, description="Sampling parameters.")
+    timeout_s: float | None = Field(None, gt=0, description="Per-node timeout; the runtime default if unset.")
+    expected_tokens: int | None = Field(
+        None, ge=0, description="Planner's estimate of output length; max_tokens if unset."
+    )
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return placeholders(self.prompt) + placeholders(self.system or "")
+
+    @property
+    def cost(self) -> int:
+        """Expected output tokens, for critical-path planning."""
+        return self.params.max_tokens if self.expected_tokens is None else self.expected_tokens
+
+
+class ScopeNode(_NodeBase):
+    """A join barrier: done when all members are; output is the members' outputs joined in order."""
+
+    kind: Literal[NodeKind.SCOPE] = NodeKind.SCOPE
+    members: tuple[str, ...] = Field(description="Member nodes in declaration order.")
+    separator: str = Field("\n\n", description="Put between members' formatted outputs.")
+    item_format: str = Field(
+        "{output}", description="Template per member; may use {output}, {index} (1-based) and {name}."
+    )
+
+    @field_validator("item_format")
+    @classmethod
+    def _check_item_format(cls, item_format: str) -> str:
+        unknown = set(placeholders(item_format)) - set(SCOPE_ITEM_FIELDS)
+        if unknown:
+            raise ValueError(f"item_format may use only {{output}}, {{index}}, {{name}}, not {sorted(unknown)}")
+        return item_format
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.members
+
+
+class CombineNode(_NodeBase):
+    """Formats other nodes' outputs into text without an LLM call."""
+
+    kind: Literal[NodeKind.COMBINE] = NodeKind.COMBINE
+    template: str = Field(description="Template over other nodes' outputs.")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return placeholders(self.template)
+
+
+Node = Annotated[GenerateNode | ScopeNode | CombineNode, Field(discriminator="kind")]
