@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.engine import Chunk, EngineDeadError, EngineStats, GenerateRequest, RequestError
+from actors.engine import Chunk, EngineDeadError, EngineError, EngineStats, GenerateRequest, RequestError
 
 _TOKEN = re.compile(r"\s*\S+")
 
@@ -99,7 +99,7 @@ class ScriptedEngine:
                 yield chunk
             record.outcome = "finished"
         except BaseException as exc:
-            record.outcome = "failed" if isinstance(exc, RequestError) else "aborted"
+            record.outcome = "failed" if isinstance(exc, EngineError) else "aborted"
             if record.outcome == "aborted":
                 self.aborted.append(request.request_id)
             raise
@@ -111,7 +111,7 @@ class ScriptedEngine:
         await asyncio.sleep(self.first_token_delay_s)
         try:
             answer = self._respond(request)
-        except RequestError:
+        except EngineError:
             raise
         except Exception as exc:
             raise RequestError(f"scripted failure: {exc}") from exc

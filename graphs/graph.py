@@ -95,6 +95,10 @@ class Graph(Builder):
         """Nodes that wait directly for ``name``."""
         return list(self._dag.successors(name))
 
+    def descendants(self, name: str) -> set[str]:
+        """Every node that waits for ``name``, directly or not."""
+        return nx.descendants(self._dag, name)
+
     def members(self, scope: str) -> tuple[str, ...]:
         """The direct members of a scope, in declaration order."""
         spec = self.node(scope)
@@ -176,7 +180,7 @@ class Graph(Builder):
             cost = spec.cost if isinstance(spec, GenerateNode) else 0
             prev = max((best[d] for d in spec.dependencies), key=lambda b: b[0], default=(0, []))
             best[name] = (prev[0] + cost, [*prev[1], name])
-        return max(best.values(), key=lambda b: b[0], default=(0, []))
+        return max((best[s] for s in self.sinks()), key=lambda b: b[0], default=(0, []))
 
     def width(self) -> int:
         """Most generate nodes in one topological generation: how many can run at once."""

@@ -1,0 +1,88 @@
+"""The command line: output shapes, and one-line errors with non-zero exits for user mistakes."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from actors import ScriptedEngine
+from orchestrator import cli
+from orchestrator.cli import run as run_cli
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "flammable.json"
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
+    scripted = ScriptedEngine({"Summarize": "Two burn.", "coal": "Yes.", "wood": "Yes.", "glass": "No."}, token_delay_s=0.0)
+
+    @contextmanager
+    def fake_open(options):
+        yield scripted
+
+    monkeypatch.setattr(run_cli, "open_engine", fake_open)
+    return scripted
+
+
+def test_run_prompt_streams_the_answer(engine, capsys) -> None:
+    assert cli.main(["run", "Is coal flammable?"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "Yes.\n"
+    assert "[serial | default | 1 nodes | 1 tokens | wall" in err
+    assert engine.calls[0].prompt == "Is coal flammable?"
+
+
+def test_run_prompt_with_braces_is_literal(engine, capsys) -> None:
+    assert cli.main(["run", "Return {coal} as {\"json\": 1}"]) == 0
+    assert engine.calls[0].prompt == "Return {coal} as {\"json\": 1}"
+
+
+def test_run_json_has_the_documented_keys(engine, capsys) -> None:
+    assert cli.main(["run", "--graph", str(EXAMPLE), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"answer", "strategy", "model", "nodes", "timings", "graph"} <= report.keys()
+    assert report["answer"] == "Two burn."
+    assert report["strategy"] == "graph"
+    assert {"wall_s", "ttft_s"} == report["timings"].keys()
+    node = report["nodes"][0]
+    assert {"name", "replica", "tokens", "start_s", "end_s"} <= node.keys()
+    assert [n["name"] for n in report["nodes"]] == ["coal", "wood", "glass", "classify", "summary"]
+
+
+def test_graph_show_on_the_committed_example(capsys) -> None:
+    assert cli.main(["graph", "show", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "5 nodes (4 generate, 1 scope), 4 edges" in out
+    assert "n_classify --> n_summary" in out
+    assert cli.main(["graph", "show", str(EXAMPLE), "--format", "dot", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"]["width"] == 3 and data["drawing"].startswith("digraph")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "code"),
+    [
+        (["run"], "nothing to run: give a PROMPT or --graph FILE", 1),
+        (["run", "hi", "--graph", "x.json"], "give either a PROMPT or --graph FILE, not both", 1),
+        (["run", "--graph", "/no/such.json"], "No such file or directory: /no/such.json", 1),
+        (["graph", "show", "/no/such.json"], "No such file or directory: /no/such.json", 1),
+        (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'", 2),
+        (["run", "hi", "--max-tokens", "many"], "argument --max-tokens: invalid int value: 'many'", 2),
+    ],
+)
+def test_user_mistakes_get_one_line(engine, capsys, argv, message, code) -> None:
+    assert cli.main(argv) == code
+    out, err = capsys.readouterr()
+    assert err.startswith("forkjoin: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_malformed_graph_file_is_one_line(engine, capsys, tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"nodes": [{"kind": "generate", "name": "a", "prompt": "{b}"}]}))
+    assert cli.main(["run", "--graph", str(bad)]) == 1
+    assert capsys.readouterr().err == "forkjoin: error: node 'a': placeholder {b} names no node\n"
+    assert engine.calls == []
