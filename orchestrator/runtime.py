@@ -19,12 +19,15 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from opentelemetry.trace import TracerProvider
+
 from actors.engine import Engine, EngineDeadError, GenerateRequest, RequestError
 from graphs import CombineNode, GenerateNode, Graph, GraphError, ScopeNode, render
 from orchestrator.config import RuntimeConfig
 from orchestrator.errors import NodeFailed, NodeTimeout, RunAborted
 from orchestrator.results import NodeStatus, RunResult
 from orchestrator.state import NodeRecord, RunState
+from orchestrator.tracing import record_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +57,12 @@ class _Run:
 class Runtime:
     """Executes graphs on one engine (a scripted engine, a replica, or a replica pool)."""
 
-    def __init__(self, engine: Engine, config: RuntimeConfig | None = None) -> None:
+    def __init__(
+        self, engine: Engine, config: RuntimeConfig | None = None, *, tracer_provider: TracerProvider | None = None
+    ) -> None:
         self.engine = engine
         self.config = config or RuntimeConfig()
+        self.tracer_provider = tracer_provider
         self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self.in_flight = 0
 
@@ -78,6 +84,8 @@ class Runtime:
         except asyncio.CancelledError:
             run.state.cancel_unfinished("run cancelled")
             raise
+        finally:
+            record_run(run.state, run.id, self.tracer_provider)
         return run.state.result()
 
     async def arun_many(

@@ -14,6 +14,7 @@ from orchestrator.config import RuntimeConfig
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
 from orchestrator.results import RunResult
 from orchestrator.runtime import RunEvent, Runtime
+from orchestrator.tracing import file_tracer_provider
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--max-concurrency", type=int, default=16, help="engine requests in flight (default 16)")
     run.add_argument("--node-timeout", type=float, default=300.0, help="seconds a node may generate (default 300)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--trace", type=Path, help="append OpenTelemetry spans (JSON lines) to this file")
     add_engine_arguments(run)
     run.set_defaults(handler=run_command)
 
@@ -65,8 +67,14 @@ def run_command(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     config = RuntimeConfig(max_concurrency=args.max_concurrency, node_timeout_s=args.node_timeout)
     stream = _streamer(graph, enabled=not args.json)
-    with open_engine(options) as engine:
-        result = asyncio.run(Runtime(engine, config).arun(graph, on_event=stream))
+    tracer = file_tracer_provider(args.trace) if args.trace else None
+    try:
+        with open_engine(options) as engine:
+            runtime = Runtime(engine, config, tracer_provider=tracer)
+            result = asyncio.run(runtime.arun(graph, on_event=stream))
+    finally:
+        if tracer is not None:
+            tracer.shutdown()
     report = run_report(graph, result, strategy=strategy, options=options)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))

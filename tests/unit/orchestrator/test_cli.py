@@ -52,6 +52,13 @@ def test_run_json_has_the_documented_keys(engine, capsys) -> None:
     assert [n["name"] for n in report["nodes"]] == ["coal", "wood", "glass", "classify", "summary"]
 
 
+def test_run_writes_a_trace(engine, capsys, tmp_path) -> None:
+    trace_file = tmp_path / "spans.jsonl"
+    assert cli.main(["run", "--graph", str(EXAMPLE), "--trace", str(trace_file)]) == 0
+    names = [json.loads(line)["name"] for line in trace_file.read_text().splitlines()]
+    assert sorted(names) == ["forkjoin.run", "generate coal", "generate glass", "generate summary", "generate wood"]
+
+
 def test_graph_show_on_the_committed_example(capsys) -> None:
     assert cli.main(["graph", "show", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
