@@ -1,9 +1,10 @@
 """forkjoin's top floor: the runtime that executes graphs, and the command line.
 
-Public API: :class:`Runtime` (``run`` / ``arun`` / ``arun_many``), its
-configuration, results, events and runtime errors.
+Public API: :func:`run` / :func:`arun`, :class:`Runtime` (``run`` / ``arun``
+/ ``arun_many``), its configuration, results, events and runtime errors.
 """
 
+from orchestrator.api import arun, run
 from orchestrator.config import RuntimeConfig
 from orchestrator.errors import NodeFailed, NodeTimeout, RunAborted, RuntimeFailure
 from orchestrator.results import NodeResult, NodeStatus, RunResult
@@ -20,4 +21,6 @@ __all__ = [
     "Runtime",
     "RuntimeConfig",
     "RuntimeFailure",
+    "arun",
+    "run",
 ]

@@ -233,3 +233,12 @@ def test_sync_run_works_twice(make) -> None:
     g = Graph()
     g.generate("x", name="x")
     assert runtime.run(g).answer == runtime.run(g).answer == "y"
+
+
+def test_module_level_run_on_a_given_engine() -> None:
+    import orchestrator
+    from actors import ScriptedEngine
+
+    g = Graph()
+    g.generate("x", name="x")
+    assert orchestrator.run(g, engine=ScriptedEngine({"x": "hello"}, token_delay_s=0.0)).answer == "hello"
