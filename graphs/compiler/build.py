@@ -1,0 +1,209 @@
+"""compile_prompt: a prompt's schema and dependencies turned into a task graph.
+
+Parallel shape: one generate node per subtask (``item-1`` ... ``item-N``),
+each sharing the context, joined by the scope ``answers`` whose format
+matches the serial answer (a numbered list for n items, one line per rated
+sentence, "label: value" lines for extracted fields), then a final node when
+the prompt asks for a last step over all results. Serial shapes: one node
+holding the whole prompt (validation failed or the fan-out cap is exceeded),
+or a chain ``item-k`` -> ``item-k+1`` when subtasks depend on each other.
+
+Invariant: every piece of user text (items, context, template text) enters
+the graph through :func:`graphs.escape`, so no text inside a prompt can add a
+placeholder, an edge or a node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from graphs import Graph, escape
+from graphs.compiler.depend import Dependency, DependencyKind, detect, is_serial
+from graphs.compiler.extract import extract_rules
+from graphs.compiler.schema import Category, Schema
+from graphs.compiler.validate import validate
+
+_PLACEHOLDER = re.compile(r"\{(data|context|n)\}")
+_LABELED = (Category.KEYWORD_EXTRACTION.value, Category.NAMED_ENTITY_RECOGNITION.value)
+
+
+class CompileOptions(BaseModel):
+    """Knobs of the prompt compiler."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_fanout: int = Field(64, ge=1, le=4096, description="Most subtasks run in parallel; beyond it, serial.")
+    item_max_tokens: int = Field(512, ge=1, description="max_tokens of each subtask's generation.")
+    final_max_tokens: int = Field(1024, ge=1, description="max_tokens of the final (aggregate) step.")
+    serial_max_tokens: int = Field(2048, ge=1, description="max_tokens of the single node of a serial graph.")
+    repeat_temperature: float = Field(
+        0.8, ge=0.0, le=5.0, description="Temperature of repeated generations (each branch gets its own seed)."
+    )
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled prompt: its schema, the dependencies found, the graph and why it has that shape."""
+
+    prompt: str
+    schema: Schema
+    dependencies: tuple[Dependency, ...]
+    graph: Graph
+    parallel: bool
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object `forkjoin compile --json` prints (ParallelPrompt's names)."""
+        s = self.schema
+        return {
+            "parallelizable": self.parallel,
+            "category": s.category or None,
+            "language": s.language,
+            "template": s.template or None,
+            "context": s.context or None,
+            "data": s.data,
+            "n": s.n,
+            "validation_tier": s.validation_tier.value,
+            "reasons": list(self.reasons),
+            "dependencies": [d.model_dump(mode="json") for d in self.dependencies],
+            "graph": graph_dict(self.graph),
+        }
+
+
+def graph_dict(graph: Graph) -> dict[str, Any]:
+    """Nodes (as their specs) and edges (dependency, dependent) of a graph, as plain data."""
+    return {
+        "nodes": [node.model_dump(mode="json") for node in graph.nodes()],
+        "edges": [list(edge) for edge in graph.edges()],
+    }
+
+
+def compile_prompt(prompt: str, *, options: CompileOptions | None = None, schema: Schema | None = None) -> Compiled:
+    """Compile ``prompt`` (with the rule-based schema unless ``schema`` is given) into a graph."""
+    options = options or CompileOptions()
+    schema = schema if schema is not None else validate(extract_rules(prompt))
+    if not schema.passes:
+        return _serial(prompt, schema, (), options, schema.reasons)
+    dependencies = detect(schema)
+    if schema.count > options.max_fanout:
+        why = (f"fan-out {schema.count} exceeds the cap of {options.max_fanout} subtasks; compiled serially "
+               f"(raise max_fanout to run them in parallel)")
+        return _serial(prompt, schema, dependencies, options, (*schema.reasons, why))
+    if is_serial(dependencies):
+        why = tuple(f"serial: {d.reason}" for d in dependencies if d.serial)
+        graph = _chain_graph(schema, options)
+        return Compiled(prompt, schema, dependencies, graph.validate(), False, (*schema.reasons, *why))
+    graph = _parallel_graph(prompt, schema, dependencies, options)
+    notes = tuple(d.reason for d in dependencies)
+    return Compiled(prompt, schema, dependencies, graph.validate(), True, (*schema.reasons, *notes))
+
+
+def serial_graph(prompt: str, options: CompileOptions | None = None) -> Graph:
+    """The one-node graph that sends ``prompt`` as it is."""
+    options = options or CompileOptions()
+    g = Graph()
+    g.generate(escape(prompt), name="answer", max_tokens=options.serial_max_tokens)
+    return g.validate()
+
+
+def _serial(prompt: str, schema: Schema, deps: tuple[Dependency, ...], options: CompileOptions,
+            reasons: tuple[str, ...]) -> Compiled:
+    return Compiled(prompt, schema, deps, serial_graph(prompt, options), False, reasons)
+
+
+def render_item(schema: Schema, index: int) -> str:
+    """The plain text of subtask ``index`` (1-based): the template with its placeholders filled once."""
+    def fill(match: re.Match[str]) -> str:
+        match match.group(1):
+            case "data":
+                return (schema.data or [""])[index - 1]
+            case "context":
+                return schema.context
+            case _:
+                return "1"
+
+    text = _PLACEHOLDER.sub(fill, schema.template)
+    if schema.n is not None:
+        text += _slot_note(index, schema.n)
+    return text
+
+
+def _slot_note(index: int, n: int) -> str:
+    return (f"\n\n(Write only item {index} of the {n}. The other {n - 1} are written separately, each covering "
+            f"its own slot, so give just this one, without numbering or preamble, and make it clearly distinct: "
+            f"take the {_ordinal(index)} approach or angle you would use.)")
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _item_options(schema: Schema, index: int, options: CompileOptions) -> dict[str, Any]:
+    if schema.n is not None:
+        return {"max_tokens": options.item_max_tokens, "temperature": options.repeat_temperature, "seed": index}
+    return {"max_tokens": options.item_max_tokens}
+
+
+def _scope_format(schema: Schema) -> tuple[str, str]:
+    """(item_format, separator) that make the join look like the serial answer."""
+    if schema.n is not None:
+        return "{index}. {output}", "\n"
+    if schema.pattern == "bulleted":
+        return "- {output}", "\n"
+    if schema.pattern in ("numbered", "inline-numbered") or any(d.rstrip().endswith("?") for d in schema.data or ()):
+        return "{index}. {output}", "\n\n"
+    return "{output}", "\n"
+
+
+def _without_sentence(template: str, evidence: str) -> str:
+    """The template minus the sentence that asks for the final step (branches must not do it)."""
+    at = template.find(evidence)
+    if at < 0 or not evidence:
+        return template
+    start = max(template.rfind(ch, 0, at) for ch in ".!?\n。！？") + 1
+    ends = [i for ch in ".!?\n。！？" if (i := template.find(ch, at + len(evidence))) >= 0]
+    end = min(ends, default=len(template) - 1) + 1
+    if "{" in template[start:end]:
+        return template  # never cut a placeholder out
+    return (template[:start] + template[end:]).strip()
+
+
+def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], options: CompileOptions) -> Graph:
+    g = Graph()
+    for dep in deps:
+        if dep.kind is DependencyKind.AGGREGATE:
+            schema = schema.model_copy(update={"template": _without_sentence(schema.template, dep.evidence)})
+    item_format, separator = _scope_format(schema)
+    with g.scope("answers", separator=separator, item_format=item_format) as scope:
+        for k in range(1, schema.count + 1):
+            scope.generate(escape(render_item(schema, k)), name=f"item-{k}", **_item_options(schema, k, options))
+    last = "answers"
+    if schema.data is not None and schema.category in _LABELED:
+        lines = [f"{escape(label)}: {{item-{k}}}" for k, label in enumerate(schema.data, start=1)]
+        last = g.combine("\n".join(lines), name="answer", after=("answers",))
+    for dep in deps:
+        if dep.kind is DependencyKind.AGGREGATE:
+            g.generate(
+                escape(prompt) + escape("\n\n---\nAnswers to each part, in order:\n") + "{" + last + "}"
+                + escape(f"\n---\nUsing these answers, do the final step the request asks for "
+                         f"('{dep.evidence}') and give the complete response."),
+                name="final", max_tokens=options.final_max_tokens,
+            )
+            break
+    return g
+
+
+def _chain_graph(schema: Schema, options: CompileOptions) -> Graph:
+    g = Graph()
+    for k in range(1, schema.count + 1):
+        text = escape(render_item(schema, k))
+        if k > 1:
+            text += escape("\n\nYour answer to the previous part was:\n") + "{item-" + str(k - 1) + "}"
+        g.generate(text, name=f"item-{k}", **_item_options(schema, k, options))
+    g.combine("\n\n".join(f"{k}. {{item-{k}}}" for k in range(1, schema.count + 1)), name="answer")
+    return g

@@ -1,0 +1,281 @@
+"""Rule-based finders: each scans a prompt for one family of parallel structure.
+
+A finder returns :class:`Found` candidates (items or a count, the span of the
+prompt they occupy, a strength); :mod:`graphs.compiler.extract` picks one
+and builds the schema around it. Finders are pure functions of the text and
+built only from general language patterns (see :mod:`graphs.compiler.lang`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from graphs.compiler import lang
+
+_MAX_ITEM_LINE = 400
+
+
+@dataclass(frozen=True)
+class Found:
+    """One candidate structure inside a prompt."""
+
+    pattern: str
+    start: int
+    end: int
+    items: tuple[str, ...] = ()
+    n: int | None = None
+    strength: int = 0
+    intro: str = ""
+    numbered: bool = False
+
+    @property
+    def count(self) -> int:
+        return self.n if self.n is not None else len(self.items)
+
+
+@dataclass(frozen=True)
+class Line:
+    start: int
+    end: int
+    text: str
+
+    @property
+    def blank(self) -> bool:
+        return not self.text.strip()
+
+
+def split_lines(text: str) -> list[Line]:
+    """Lines with their offsets (end excludes the newline)."""
+    lines, pos = [], 0
+    for raw in text.split("\n"):
+        lines.append(Line(pos, pos + len(raw), raw))
+        pos += len(raw) + 1
+    return lines
+
+
+def clean_item(text: str) -> str:
+    """An item without surrounding whitespace, quotes, or a trailing list separator."""
+    text = text.strip().strip(",;、，；").strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`“”‘’«»":
+        text = text[1:-1].strip()
+    pairs = {"“": "”", "‘": "’", "«": "»", "「": "」", "『": "』"}
+    if len(text) >= 2 and pairs.get(text[0]) == text[-1]:
+        text = text[1:-1].strip()
+    return text
+
+
+# --- numbered lists ------------------------------------------------------
+
+_NUM_MARK = re.compile(
+    r"^[ \t]*(?:"
+    r"(?:(?:Q|Question|Pregunta|Frage|Вопрос|Question)\s*)?(?P<d>\d{1,3}|[０-９]{1,2})\s*(?:[.)\]:：、．]|\s[-–](?=\s)|-(?=\s))"
+    r"|[(（\[](?P<p>\d{1,3})[)）\]]"
+    r"|(?P<l>[a-h])[.)](?=\s)"
+    r"|[(（](?P<pl>[a-h])[)）]"
+    r"|(?:第)?(?P<c>[一二三四五六七八九十]{1,3})[、.．)）]"
+    r"|(?:问题|問題|質問|问|問)\s*(?P<q>\d{1,3})\s*[.:：、)]?"
+    r")[ \t]*(?P<text>\S.*)$",
+    re.IGNORECASE,
+)
+
+
+def _marker_value(m: re.Match[str]) -> int | None:
+    for key in ("d", "p", "q"):
+        if m.group(key):
+            return int(m.group(key).translate(str.maketrans("０１２３４５６７８９", "0123456789")))
+    for key in ("l", "pl"):
+        if m.group(key):
+            return ord(m.group(key).lower()) - ord("a") + 1
+    if m.group("c"):
+        return lang.cjk_number(m.group("c"))
+    return None
+
+
+def _marker_kind(m: re.Match[str]) -> str:
+    return next(k for k in ("d", "p", "l", "pl", "c", "q") if m.group(k))
+
+
+def numbered_lists(text: str, lines: list[Line]) -> list[Found]:
+    """Runs of lines numbered 1, 2, 3... (or a, b, c / 一, 二, 三), one item per number."""
+    marks = []
+    for i, line in enumerate(lines):
+        m = _NUM_MARK.match(line.text)
+        if m and (value := _marker_value(m)) is not None:
+            marks.append((i, value, _marker_kind(m), m))
+    found, used = [], set()
+    for start_pos, (i, value, kind, _m) in enumerate(marks):
+        if i in used or value not in (0, 1):
+            continue
+        run = [marks[start_pos]]
+        for j, v, k, m in marks[start_pos + 1:]:
+            if k == kind and v == run[-1][1] + 1 and j - run[-1][0] <= 8:
+                run.append((j, v, k, m))
+        if len(run) >= 2:
+            used.update(r[0] for r in run)
+            found.append(_numbered_found(text, lines, run))
+    return found
+
+
+def _numbered_found(text: str, lines: list[Line], run: list) -> Found:
+    items = []
+    for pos, (i, _v, _k, m) in enumerate(run):
+        stop = run[pos + 1][0] if pos + 1 < len(run) else len(lines)
+        parts = [m.group("text")]
+        for line in lines[i + 1: stop]:
+            if line.blank or (pos + 1 == len(run) and not line.text[:1].isspace()):
+                break
+            parts.append(line.text.strip())
+        items.append(clean_item(" ".join(parts)))
+    first, last = lines[run[0][0]], lines[run[-1][0]]
+    end = last.end
+    for line in lines[run[-1][0] + 1:]:
+        if line.blank or not line.text[:1].isspace():
+            break
+        end = line.end
+    intro = _intro_before(lines, run[0][0])
+    return Found("numbered", first.start, end, tuple(items), strength=5, intro=intro, numbered=True)
+
+
+def _intro_before(lines: list[Line], index: int) -> str:
+    for line in reversed(lines[:index]):
+        if not line.blank:
+            return line.text.strip()
+    return ""
+
+
+_INLINE_MARK = re.compile(r"(?:(?<=\s)|^)\(?(\d{1,2})[.)]\s+(?=\S)")
+
+
+def inline_numbered(text: str, lines: list[Line]) -> list[Found]:
+    """'... : 1. first 2. second 3. third' inside one line."""
+    found = []
+    for line in lines:
+        marks = [m for m in _INLINE_MARK.finditer(line.text)]
+        run: list[re.Match[str]] = []
+        for m in marks:
+            value = int(m.group(1))
+            if not run and value == 1:
+                run = [m]
+            elif run and value == int(run[-1].group(1)) + 1:
+                run.append(m)
+        if len(run) < 2 or _NUM_MARK.match(line.text):
+            continue
+        head = line.text[: run[0].start()].rstrip()
+        if head and head[-1] not in ":：?？.!。":
+            continue
+        bounds = [m.start() for m in run] + [len(line.text)]
+        items = [clean_item(line.text[run[k].end(): bounds[k + 1]]) for k in range(len(run))]
+        found.append(Found("inline-numbered", line.start + run[0].start(), line.end, tuple(items),
+                           strength=4, intro=head, numbered=True))
+    return found
+
+
+# --- bullets --------------------------------------------------------------
+
+_BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[-*•·–—▪●◦►✓+])[ \t]+(?P<text>\S.*)$")
+
+
+def bulleted_lists(text: str, lines: list[Line]) -> list[Found]:
+    """Runs of lines starting with the same bullet at the same indent."""
+    found, i = [], 0
+    while i < len(lines):
+        m = _BULLET.match(lines[i].text)
+        if not m:
+            i += 1
+            continue
+        indent, mark = m.group("indent"), m.group("mark")
+        items, j, last = [m.group("text")], i + 1, i
+        while j < len(lines):
+            line = lines[j]
+            mm = _BULLET.match(line.text)
+            if mm and mm.group("indent") == indent and mm.group("mark") == mark:
+                items.append(mm.group("text"))
+                last = j
+            elif line.blank and j + 1 < len(lines) and _same_bullet(lines[j + 1].text, indent, mark):
+                pass
+            elif not line.blank and len(line.text) - len(line.text.lstrip()) > len(indent):
+                items[-1] += " " + line.text.strip()
+                last = j
+            else:
+                break
+            j += 1
+        if len(items) >= 2:
+            found.append(Found("bulleted", lines[i].start, lines[last].end, tuple(clean_item(t) for t in items),
+                               strength=4, intro=_intro_before(lines, i)))
+        i = max(j, i + 1)
+    return found
+
+
+def _same_bullet(text: str, indent: str, mark: str) -> bool:
+    m = _BULLET.match(text)
+    return bool(m and m.group("indent") == indent and m.group("mark") == mark)
+
+
+# --- line-separated items -----------------------------------------------
+
+def _is_question(text: str) -> bool:
+    return text.rstrip().rstrip("\"'”)）").endswith(tuple(lang.QUESTION_MARKS))
+
+
+def line_lists(text: str, lines: list[Line]) -> list[Found]:
+    """Items one per line: after an intro ending with ':' or a run of question lines."""
+    found, i = [], 0
+    while i < len(lines):
+        if lines[i].blank or _NUM_MARK.match(lines[i].text) or _BULLET.match(lines[i].text):
+            i += 1
+            continue
+        run, j = _line_run(lines, i)
+        if len(run) >= 2:
+            candidate = _line_candidate(lines, run)
+            if candidate:
+                found.append(candidate)
+        i = max(j, i + 1)
+    return found
+
+
+def _line_run(lines: list[Line], i: int) -> tuple[list[int], int]:
+    """Consecutive short lines; single blank lines are allowed between one-line paragraphs."""
+    run, j = [], i
+    while j < len(lines):
+        line = lines[j]
+        if line.blank:
+            nxt = j + 1
+            if nxt < len(lines) and not lines[nxt].blank and _is_short(lines[nxt].text) and run \
+                    and _single_line_paragraphs(lines, run, nxt):
+                j += 1
+                continue
+            break
+        if not _is_short(line.text) or _NUM_MARK.match(line.text) or _BULLET.match(line.text):
+            break
+        run.append(j)
+        j += 1
+    return run, j
+
+
+def _is_short(text: str) -> bool:
+    return 0 < len(text.strip()) <= _MAX_ITEM_LINE
+
+
+def _single_line_paragraphs(lines: list[Line], run: list[int], nxt: int) -> bool:
+    after = lines[nxt + 1] if nxt + 1 < len(lines) else None
+    return (after is None or after.blank) and (run[-1] == 0 or lines[run[-1] - 1].blank or len(run) == 1)
+
+
+def _line_candidate(lines: list[Line], run: list[int]) -> Found | None:
+    texts = [lines[k].text.strip() for k in run]
+    intro = _intro_before(lines, run[0])
+    if texts[0].endswith((":", "：")) and len(run) >= 3:
+        intro, run, texts = texts[0], run[1:], texts[1:]
+    questions = sum(_is_question(t) for t in texts)
+    has_intro = intro.endswith((":", "：")) or bool(re.search(lang.LIST_INTRO, intro, re.IGNORECASE))
+    if questions >= 2 and questions >= 0.6 * len(texts):
+        strength = 4
+    elif has_intro and intro.endswith((":", "：")) and all(len(t) <= 200 for t in texts):
+        strength = 3
+    else:
+        return None
+    if any(":" in t[:40] and not _is_question(t) for t in texts) and questions < len(texts) / 2:
+        return None  # "key: value" records are context, not items
+    return Found("lines", lines[run[0]].start, lines[run[-1]].end, tuple(clean_item(t) for t in texts),
+                 strength=strength, intro=intro)

@@ -1,0 +1,167 @@
+"""Accuracy of the rule-based prompt compiler on an annotated prompt set.
+
+Per reference category and overall: share of prompts detected as
+parallelizable (schema passes validation), share whose item count (or n)
+equals the reference, share whose items equal the reference items after
+normalization (data rows only), share whose template is compatible with the
+reference (same kind, {data} vs {n}, and same use of {context}); plus the
+prompts of negative sets (no parallel structure expected) that were detected
+anyway, listed so a person can judge them. Reading is strict: a missing file
+or a bad line is a DatasetError naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from graphs.compiler import Schema, compile_prompt
+from graphs.errors import ForkjoinError
+
+
+class DatasetError(ForkjoinError):
+    """A prompt file is missing or malformed. Caused by whoever gave the file."""
+
+
+class Tally(BaseModel):
+    """Counts for one category (or overall)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(description="Reference category, or 'overall'.")
+    rows: int = Field(0, description="Prompts.")
+    detected: int = Field(0, description="Detected as parallelizable (validation passed).")
+    count_equal: int = Field(0, description="Detected with n / item count equal to the reference.")
+    data_rows: int = Field(0, description="Prompts whose reference uses data (items).")
+    items_match: int = Field(0, description="Data rows whose normalized items equal the reference items.")
+    template_compatible: int = Field(0, description="Detected with a template compatible with the reference.")
+    compiled_parallel: int = Field(0, description="Compiled to a parallel graph (after dependency checks).")
+
+    def rates(self) -> dict[str, float | None]:
+        """Shares of rows; items_match is over data rows (None when there are none)."""
+        per = max(self.rows, 1)
+        return {
+            "detection": self.detected / per, "count_exact": self.count_equal / per,
+            "items_match": self.items_match / self.data_rows if self.data_rows else None,
+            "template": self.template_compatible / per,
+            "parallel": self.compiled_parallel / per,
+        }
+
+
+class FalsePositive(BaseModel):
+    """A negative-set prompt the compiler detected as parallelizable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The row's id.")
+    pattern: str = Field(description="Extractor pattern that fired.")
+    count: int = Field(description="Subtasks found.")
+    parallel: bool = Field(description="Compiled to a parallel graph (dependencies may make it serial).")
+    prompt: str = Field(description="The prompt, shortened.")
+
+
+class Report(BaseModel):
+    """The whole evaluation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(description="Path of the annotated set.")
+    overall: Tally = Field(description="All rows.")
+    categories: list[Tally] = Field(description="One tally per reference category.")
+    negatives: dict[str, list[FalsePositive]] = Field(description="Per negative file, its false positives.")
+    negative_rows: dict[str, int] = Field(description="Per negative file, its number of rows.")
+
+
+def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file; blank lines are skipped."""
+    file = Path(path)
+    if not file.is_file():
+        raise DatasetError(f"no such file: {file}")
+    rows = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{file}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+            raise DatasetError(f"{file}:{number}: expected an object with a string 'prompt'")
+        rows.append(row)
+    return rows
+
+
+def normalize(item: str) -> str:
+    """Lowercase, no list marker, no punctuation, no leading article, single spaces."""
+    text = re.sub(r"^\s*(?:\d{1,3}[.)\-]|[-*•])\s*", "", item.casefold())
+    text = re.sub(r"[^\w\s]", " ", text)
+    text = re.sub(r"^\s*(?:the|a|an|all)\s+", "", text)
+    return " ".join(text.split())
+
+
+def _reference(row: dict[str, Any]) -> tuple[list[str] | None, int | None]:
+    data = row.get("data")
+    if isinstance(data, str):
+        data = json.loads(data)
+    n = row.get("n")
+    return data, (int(n) if n is not None else None)
+
+
+def _template_ok(schema: Schema, row: dict[str, Any]) -> bool:
+    ref = row.get("template") or ""
+    same_kind = ("{data}" in ref) == (schema.data is not None)
+    return same_kind and ("{context}" in ref) == ("{context}" in schema.template)
+
+
+def score_row(row: dict[str, Any], *tallies: Tally) -> None:
+    """Compile one annotated row and add it to every tally given."""
+    compiled = compile_prompt(row["prompt"])
+    schema = compiled.schema
+    data, n = _reference(row)
+    ref_count = len(data) if data is not None else n
+    passed = schema.passes
+    same_kind = (schema.data is not None) == (data is not None)
+    marks = {
+        "rows": 1, "data_rows": data is not None, "detected": passed,
+        "compiled_parallel": passed and compiled.parallel,
+        "count_equal": passed and same_kind and schema.count == ref_count,
+        "items_match": passed and data is not None and schema.data is not None
+        and [normalize(d) for d in schema.data] == [normalize(d) for d in data],
+        "template_compatible": passed and _template_ok(schema, row),
+    }
+    for tally in tallies:
+        for field, hit in marks.items():
+            setattr(tally, field, getattr(tally, field) + int(bool(hit)))
+
+
+def false_positives(rows: Iterable[dict[str, Any]]) -> list[FalsePositive]:
+    """Rows detected as parallelizable (for sets where none is expected)."""
+    out = []
+    for row in rows:
+        compiled = compile_prompt(row["prompt"])
+        if compiled.schema.passes:
+            prompt = " ".join(row["prompt"].split())
+            out.append(FalsePositive(id=str(row.get("id", "?")), pattern=compiled.schema.pattern,
+                                     count=compiled.schema.count, parallel=compiled.parallel,
+                                     prompt=prompt[:160] + ("…" if len(prompt) > 160 else "")))
+    return out
+
+
+def evaluate(dataset: str | Path, negatives: Iterable[str | Path] = ()) -> Report:
+    """Score ``dataset`` and list false positives on each negative set."""
+    overall = Tally(category="overall")
+    per: dict[str, Tally] = {}
+    for row in load_jsonl(dataset):
+        category = str(row.get("category") or "unknown")
+        score_row(row, per.setdefault(category, Tally(category=category)), overall)
+    negative_rows = {str(p): load_jsonl(p) for p in negatives}
+    return Report(
+        dataset=str(dataset), overall=overall, categories=sorted(per.values(), key=lambda t: t.category),
+        negatives={p: false_positives(rows) for p, rows in negative_rows.items()},
+        negative_rows={p: len(rows) for p, rows in negative_rows.items()},
+    )
