@@ -28,7 +28,7 @@ _CONTEXTUAL_INTRO = re.compile(
 _PROCESS = re.compile(
     r"\b(?:answer|respond|reply|rate|score|grade|rank|classify|categori[sz]e|label|tag|translate|correct|fix|"
     r"proofread|rewrite|paraphrase|summari[sz]e|explain|define|describe|analy[sz]e|evaluate|assess|review|check|"
-    r"convert|extract|identify|find|determine|judge|decide|solve|calculate|compute|write|give|provide|tell|"
+    r"convert|extract|identify|find|determine|judge|decide|solve|calculate|compute|write|give|provide|tell|count|"
     r"responde|contesta|traduce|corrige|clasifica|resume|explica|evalúa|réponds|répondez|traduis|traduisez|"
     r"corrige|classe|résume|explique|évalue|beantworte|übersetze|korrigiere|klassifiziere|erkläre|bewerte|"
     r"ответь|ответьте|переведи|переведите|исправь|исправьте|оцени|классифицируй|объясни)\b|"
@@ -69,27 +69,38 @@ def _score(prompt: str, found: Found) -> Found:
         strength += 3
     if _CONTEXTUAL_INTRO.search(intro) and not _QUESTION_WORDS.search(intro):
         strength -= 4
-    if intro.rstrip().endswith(tuple(lang.QUESTION_MARKS)) and questions == 0:
+    if intro.rstrip().endswith(tuple(lang.QUESTION_MARKS)) and questions == 0 and _OPTIONS.search(intro):
         strength -= 4  # options of one multiple-choice question, not separate tasks
     if _SUPERLATIVE.search(intro):
         strength -= 4  # "identify the company with the highest profit": one comparison over all items
     after = prompt[found.end: found.end + 300]
     if questions == 0 and len(re.findall(r"[?？]", after)) == 1 and not _PROCESS.search(found.intro[-100:]):
         strength -= 3  # premises for the one question that follows them
+    if found.pattern == "quoted" and not _PROCESS.search(intro):
+        strength -= 2  # quotations inside a passage, not a list the request hands over
+    if questions == 0 and found.start >= 300 and not _PROCESS.search(intro) and found.n is None:
+        strength -= 2  # a list deep inside a passage, introduced by the passage itself
     if questions >= max(2, len(found.items) // 2):
         strength += 1
     elif found.pattern in ("numbered", "bulleted") and not _introduces_list(found.intro):
         strength -= 2
-    elif not _PROCESS.search(prompt[: found.start] + prompt[found.end:]) and found.pattern != "inline-list":
+    elif not _PROCESS.search(prompt[: found.start] + prompt[found.end:]) and found.pattern != "inline-list" \
+            and not re.search(lang.LIST_INTRO, prompt[max(0, found.start - 200): found.start], re.IGNORECASE):
         strength -= 2
     return Found(found.pattern, found.start, found.end, found.items, found.n, strength, found.intro, found.numbered)
 
 
 _SUPERLATIVE = re.compile(
     r"\b(?:the\s+(?:highest|lowest|largest|smallest|best|worst|most|least|biggest|cheapest|oldest|youngest)|"
-    r"which\s+(?:one|of\s+(?:them|these|the)))\b|\bodd\s+one\s+out\b|\bdoes\s+not\s+belong\b",
+    r"which\s+(?:one|of\s+(?:them|these|the)))\b|\bodd\s+one\s+out\b|\bdoes\s+not\s+belong\b|"
+    r"\b(?:arrange|sort|order|rank|rearrange|ordena|ordenar|classe[rz]?|trie[rz]?|sortiere|ordne|упорядочи|"
+    r"отсортируй)\b[^.?!\n]{0,40}\b(?:from|by|in|de|par|nach|по)\b|排序|並べ替え",
     re.IGNORECASE,
 )
+
+
+_OPTIONS = re.compile(r"\b(?:which|choose|select|pick|correct\s+(?:answer|option))\b|\bcuál\b|\bquel(?:le)?\b|"
+                      r"\bwelche[rs]?\b|\bкакой\b|\bкакая\b|哪|どれ", re.IGNORECASE)
 
 
 def _introduces_list(intro: str) -> bool:

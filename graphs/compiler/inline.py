@@ -30,7 +30,7 @@ _DATA_REF = re.compile(r"(?:following|these|those|above|below|listed|given|sigui
 
 _GAP_WORDS = (
     r"me|us|him|her|them|you|out|up|with|a|an|list|set|series|total|of|at|least|most|exactly|another|about|"
-    r"around|to|some|only|just|quickly|please|again|here|now|for|your|own|top|all|first|"
+    r"around|to|some|only|just|quickly|please|again|here|now|for|your|own|top|all|first|the|best|most|"
     r"me|nos|una|lista|de|un|total|al|menos|moi|nous|une|liste|au|moins|mir|uns|eine|liste|von|mindestens|"
     r"мне|нам|список|из|хотя|бы|по|крайней|мере"
 )
@@ -59,7 +59,7 @@ _JA_COUNT = re.compile(
 def counts(text: str) -> list[Found]:
     """'generate 10 names', 'dame cinco ideas', '写10个标题', '10個考えて'."""
     found = []
-    for pattern in (*_LATIN_COUNT.values(), _ZH_COUNT, _JA_COUNT):
+    for pattern in (*_LATIN_COUNT.values(), _ZH_COUNT, _JA_COUNT, _WANT):
         for m in pattern.finditer(text):
             candidate = _count_candidate(text, m)
             if candidate:
@@ -83,9 +83,19 @@ def _is_request(text: str, m: re.Match[str]) -> bool:
     lead = text[sentence_start: m.start()]
     if _WH_SENTENCE.match(text[sentence_start:]) or _NOUN_USE.search(lead):
         return False
-    if m.re is not _LATIN_COUNT["en"] and m.re is not _KE_PATTERNS["en"]:
+    if m.re is not _LATIN_COUNT["en"] and m.re is not _KE_PATTERNS["en"] and m.re is not _WANT:
         return True
     return bool(_REQUEST_LEAD.search(lead))
+
+
+_WANT = re.compile(
+    r"(?<![\w-])(?P<verb>(?:i|we)\s+(?:need|want|would\s+like|'d\s+like)|looking\s+for)(?P<gap>)[ \t]+"
+    r"(?P<num>\d{1,3}|" + lang.NUMBER_WORD_PATTERN + r")[ \t]+(?:[\w-]+[ \t]+){0,2}?"
+    r"(?P<noun>ideas|names|titles|slogans|suggestions|examples|options|questions|sentences|tips|jokes|taglines|"
+    r"headlines|descriptions|prompts|captions|phrases|stories|poems|tweets|posts|ways|reasons|topics|variations|"
+    r"alternatives|versions|synonyms|quotes|riddles|recipes)\b",
+    re.IGNORECASE,
+)
 
 
 def _count_candidate(text: str, m: re.Match[str]) -> Found | None:
@@ -285,7 +295,7 @@ def colon_lists(text: str, language: str) -> list[Found]:
     found = []
     conj = r"\s+(?:and|or|y|o|et|ou|und|oder|и|или)\s+|和|及|与|や|と"
     for m in _COLON_LIST.finditer(text):
-        intro, body = m.group("intro").strip(), m.group("list").rstrip(".。")
+        intro, body = m.group("intro").strip(), re.split(r"(?<=[^\s.])[.!?。！？](?:\s|$)", m.group("list"))[0]
         if not _TASK_INTRO.search(intro):
             continue
         items = split_list(body, conj)
@@ -318,8 +328,8 @@ def quoted_lists(text: str) -> list[Found]:
 def _quoted_found(text: str, run: list[re.Match[str]]) -> Found:
     items = tuple(clean_item(m.group(0)) for m in run)
     sentence_start = max(text.rfind(ch, 0, run[0].start()) for ch in ".!?\n。！？") + 1
-    return Found("quoted", run[0].start(), run[-1].end(), items, strength=3,
-                 intro=text[sentence_start: run[0].start()].strip())
+    intro = text[sentence_start: run[0].start()].strip() or _sentence(text, max(sentence_start - 2, 0))
+    return Found("quoted", run[0].start(), run[-1].end(), items, strength=3, intro=intro)
 
 
 _QUESTION = re.compile(r"[^.!?？。\n]*[?？]")

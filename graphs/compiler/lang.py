@@ -16,7 +16,8 @@ from collections import Counter
 SUPPORTED = ("en", "zh", "ja", "es", "fr", "de", "ru")
 
 _STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the and of to is in that for with you are this what how be it on as from".split()),
+    "en": frozenset("the and of to is in that for with you are this what how be it on as from an about "
+                    "i me my your please can write give".split()),
     "es": frozenset("el la los las de que y en un una por para con es del se qué cómo al".split()),
     "fr": frozenset("le la les des de du et en un une est pour que qui dans avec sur au aux".split()),
     "de": frozenset("der die das und ist nicht ein eine zu mit für den dem von auf des sie".split()),

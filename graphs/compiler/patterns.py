@@ -69,7 +69,7 @@ def clean_item(text: str) -> str:
 
 _NUM_MARK = re.compile(
     r"^[ \t]*(?:"
-    r"(?:(?:Q|Question|Pregunta|Frage|Вопрос|Question)\s*)?(?P<d>\d{1,3}|[０-９]{1,2})\s*(?:[.)\]:：、．]|\s[-–](?=\s)|-(?=\s))"
+    r"(?:(?P<label>Q|[A-Z][a-z]{1,15}|[А-Я][а-я]{1,15})\s*#?)?(?P<d>\d{1,3}|[０-９]{1,2})\s*(?:[.)\]:：、．]|\s[-–](?=\s)|-(?=\s))"
     r"|[(（\[](?P<p>\d{1,3})[)）\]]"
     r"|(?P<l>[a-h])[.)](?=\s)"
     r"|[(（](?P<pl>[a-h])[)）]"
@@ -93,7 +93,8 @@ def _marker_value(m: re.Match[str]) -> int | None:
 
 
 def _marker_kind(m: re.Match[str]) -> str:
-    return next(k for k in ("d", "p", "l", "pl", "c", "q") if m.group(k))
+    kind = next(k for k in ("d", "p", "l", "pl", "c", "q") if m.group(k))
+    return f"{kind}:{m.group('label').lower()}" if kind == "d" and m.group("label") else kind
 
 
 def numbered_lists(text: str, lines: list[Line]) -> list[Found]:
@@ -265,13 +266,15 @@ def _single_line_paragraphs(lines: list[Line], run: list[int], nxt: int) -> bool
 def _line_candidate(lines: list[Line], run: list[int]) -> Found | None:
     texts = [lines[k].text.strip() for k in run]
     intro = _intro_before(lines, run[0])
-    if texts[0].endswith((":", "：")) and len(run) >= 3:
+    first_is_intro = texts[0].endswith((":", "：")) or (
+        texts[0].endswith((".", "?", "。", "？")) and re.search(lang.LIST_INTRO + "|" + lang.FOR_EACH, texts[0], re.I))
+    if first_is_intro and len(run) >= 3:
         intro, run, texts = texts[0], run[1:], texts[1:]
     questions = sum(_is_question(t) for t in texts)
-    has_intro = intro.endswith((":", "：")) or bool(re.search(lang.LIST_INTRO, intro, re.IGNORECASE))
+    has_intro = intro.endswith((":", "：")) or bool(re.search(lang.LIST_INTRO, intro[-120:], re.IGNORECASE))
     if questions >= 2 and questions >= 0.6 * len(texts):
         strength = 4
-    elif has_intro and intro.endswith((":", "：")) and all(len(t) <= 200 for t in texts):
+    elif has_intro and all(len(t) <= 300 for t in texts):
         strength = 3
     else:
         return None

@@ -178,3 +178,33 @@ def test_count_inside_code_is_not_repeated_generation():
 def test_rules_list_is_context_not_data():
     s = compiled_schema("Generate 3 slogans for a gym. Rules:\n1. Short.\n2. No emojis.\n3. Mention strength.")
     assert s.n == 3 and s.data is None
+
+
+def test_labelled_numbering():
+    s = compiled_schema("Classify the sentiment of each review as positive or negative:\nReview 1: Great food.\n"
+                        "Review 2: Terrible service.\nReview 3: Would come again.")
+    assert s.data == ["Great food.", "Terrible service.", "Would come again."]
+    assert s.category == Category.SENTIMENT_ANALYSIS
+
+
+def test_paragraph_items_after_for_each():
+    s = compiled_schema("For each of the following products, write a one-line tagline.\n\n"
+                        "A steel bottle that keeps drinks cold for a day.\n\nA foldable yoga mat made of rubber.\n\n"
+                        "Wireless earbuds with a long battery life.")
+    assert s.count == 3 and s.passes
+
+
+@pytest.mark.parametrize("prompt, n", [
+    ("I need 5 catchy names for my bakery.", 5),
+    ("List the top 10 tourist attractions in Paris.", 10),
+])
+def test_more_count_phrasings(prompt, n):
+    assert compiled_schema(prompt).n == n
+
+
+@pytest.mark.parametrize("prompt", [
+    "Arrange these weapons from oldest to newest:\nSword\nRifle\nHand axe",
+    'Which fruits are candied?\n\n' + "Dried fruit is old. " * 20 + 'Some are called "conventional" or "traditional".',
+])
+def test_one_operation_over_all_items_is_not_parallel(prompt):
+    assert not compiled_schema(prompt).passes
