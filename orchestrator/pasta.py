@@ -51,12 +51,23 @@ MAIN_STOPS = ("</scope>", "<sync/>")
 FORK_STOPS = ("</async>", "</scope>", "<sync/>")
 
 
+class PastaMode(StrEnum):
+    """Where the parallel structure comes from."""
+
+    TAGS = "tags"  # the model writes PASTA-LANG tags (fine-tuned, or prompted)
+    LISTS = "lists"  # the model writes plain lists; each item's elaboration is forked
+
+
 class PastaConfig(BaseModel):
     """How one answer is decoded with PASTA-LANG."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompted: bool = Field(True, description="Send the PASTA-LANG system prompt (for models not fine-tuned on it).")
+    mode: PastaMode = Field(PastaMode.TAGS, description="Read tags, or fork list items of a plain answer.")
+    prompted: bool = Field(
+        True, description="Tags mode: send the PASTA-LANG system prompt (for models not fine-tuned on it)."
+    )
+    max_list_items: int = Field(16, ge=1, description="Lists mode: most items forked in one list.")
     system: str | None = Field(None, description="System prompt to use instead of the built-in one.")
     max_tokens: int = Field(512, ge=1, description="Token budget of the main thread, across its segments.")
     fork_max_tokens: int = Field(256, ge=1, description="Token budget of each fork.")
@@ -75,6 +86,7 @@ class StreamRecord(BaseModel):
     end_s: float | None = Field(None, description="Seconds since the answer started when the stream closed.")
     tokens: int = Field(0, ge=0, description="Tokens generated.")
     tag_tokens: int = Field(0, ge=0, description="Of those, tokens spent writing tags.")
+    discarded_tokens: int = Field(0, ge=0, description="Of those, tokens cut off and not part of the answer.")
     finish_reason: str | None = Field(None, description="Engine's finish reason, or why the interpreter ended it.")
     replica: str | None = Field(None, description="Replica that served it.")
 
@@ -202,11 +214,12 @@ class Interpreter:
 
     async def answer(self, prompt: str, *, request_id: str | None = None) -> PastaResult:
         """Decode one answer; RunAborted if the engine died or the answer timed out."""
-        system = self.config.system or (PASTA_SYSTEM_PROMPT if self.config.prompted else None)
+        prompted = self.config.prompted and self.config.mode is PastaMode.TAGS
+        system = self.config.system or (PASTA_SYSTEM_PROMPT if prompted else None)
         run = _Run(self.engine, self.config, prompt, system, request_id or uuid.uuid4().hex[:12], time.perf_counter())
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                written = await _decode(run, "main", "main", "", MAIN_STOPS, self.config.max_tokens)
+                written = await self._decode(run)
         except TimeoutError as exc:
             raise RunAborted(f"PASTA answer timed out after {self.config.timeout_s:g} s") from exc
         except BaseExceptionGroup as group:
@@ -215,6 +228,15 @@ class Interpreter:
                 raise
             raise RunAborted(f"engine failed: {dead.exceptions[0]}") from dead.exceptions[0]
         return _result(run, written)
+
+    async def _decode(self, run: _Run) -> _Written:
+        match self.config.mode:
+            case PastaMode.TAGS:
+                return await _decode(run, "main", "main", "", MAIN_STOPS, self.config.max_tokens)
+            case PastaMode.LISTS:
+                from orchestrator.pasta_lists import decode_lists  # it builds on this module's types
+
+                return await decode_lists(run)
 
 
 def _result(run: _Run, written: _Written) -> PastaResult:
@@ -227,7 +249,7 @@ def _result(run: _Run, written: _Written) -> PastaResult:
         fell_back=run.fell_back,
         malformed_tags=run.malformed,
         tokens=tokens,
-        content_tokens=tokens - sum(s.tag_tokens for s in run.streams),
+        content_tokens=tokens - sum(s.tag_tokens + s.discarded_tokens for s in run.streams),
         wall_s=run.now(),
         streams=sorted(run.streams, key=lambda s: s.start_s),
         graph=graph.spec().model_dump(mode="json"),

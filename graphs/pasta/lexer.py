@@ -43,6 +43,7 @@ class PastaSyntaxError(GraphError):
 
     def __init__(self, message: str, *, rule: Rule, line: int, column: int, offset: int) -> None:
         super().__init__(f"line {line}, column {column}: {message} [{rule}]")
+        self.reason = message
         self.rule = rule
         self.line = line
         self.column = column

@@ -21,17 +21,17 @@ heuristic annotates.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphs.pasta.lexer import Tag, TagKind, TextRun, lex
+from graphs.pasta.lists import ITEM as _ITEM
+from graphs.pasta.lists import header_end
 from graphs.pasta.render import render
 from graphs.pasta.tree import Document, Fork, Node, Scope, Text, parse
 
-_ITEM = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>\d{1,3}[.)]|[-*\u2022])[ \t]+(?P<rest>\S.*)$")
-_HEADER_END = re.compile(r"^(?:\*\*[^*\n]{1,80}\*\*:?|[^:\n]{1,80}:)(?=\s*\S)|^[^\n]{8,160}?[.!?](?=\s+\S)")
 _WORD = re.compile(r"\s*\S+|\s+$")
 
 
@@ -56,9 +56,9 @@ def _lines(text: str) -> list[tuple[int, str]]:
 
 
 def _item(offset: int, line: str, match: re.Match[str]) -> _Item:
-    header = _HEADER_END.match(match.group("rest"))
+    end = header_end(match.group("rest"))
     rest_at = offset + match.start("rest")
-    return _Item(offset, rest_at + header.end() if header else offset + len(line), offset + len(line))
+    return _Item(offset, rest_at + end if end is not None else offset + len(line), offset + len(line))
 
 
 def _items(text: str) -> list[list[_Item]]:
@@ -228,21 +228,39 @@ class Agreement(BaseModel):
         return self.changed / self.tokens if self.tokens else 0.0
 
 
+def _contexts(tokens: Sequence[Piece]) -> list[tuple[int, str, str]]:
+    """(token index, full plain prefix, synchronous prefix) for every content token."""
+    prefixes = _sync_prefixes(tokens, keep_tags=False)
+    content = [i for i, token in enumerate(tokens) if token.tag is None]
+    out, plain = [], ""
+    for i in content:
+        out.append((i, plain, "".join(tokens[j].text for j in prefixes[i])))
+        plain += tokens[i].text
+    return out
+
+
+def contexts_to_predict(tokens: Sequence[Piece]) -> list[str]:
+    """The distinct contexts whose next token must be predicted: only where the two prefixes differ."""
+    pairs = [(plain, sync) for _, plain, sync in _contexts(tokens) if plain != sync]
+    return list(dict.fromkeys(context for pair in pairs for context in pair))
+
+
+def agreement_from(tokens: Sequence[Piece], predictions: Mapping[str, str]) -> Agreement:
+    """Count changed predictions given the predicted next token of each context."""
+    contexts = _contexts(tokens)
+    changed = sum(predictions[plain] != predictions[sync] for _, plain, sync in contexts if plain != sync)
+    return Agreement(tokens=len(contexts), changed=changed)
+
+
 def next_token_agreement(tokens: Sequence[Piece], predict: Predictor) -> Agreement:
     """Compare predictions from the full plain prefix and from the synchronous prefix, per content token.
 
     Only tokens whose two contexts differ are sent to ``predict`` (the others
     agree by construction); identical contexts are asked once.
     """
-    prefixes = _sync_prefixes(tokens, keep_tags=False)
-    content = [i for i, token in enumerate(tokens) if token.tag is None]
-    plain = {i: "".join(tokens[j].text for j in content if j < i) for i in content}
-    sync = {i: "".join(tokens[j].text for j in prefixes[i]) for i in content}
-    differing = [i for i in content if plain[i] != sync[i]]
-    contexts = list(dict.fromkeys([plain[i] for i in differing] + [sync[i] for i in differing]))
-    predicted = dict(zip(contexts, predict(contexts), strict=True)) if contexts else {}
-    changed = sum(predicted[plain[i]] != predicted[sync[i]] for i in differing)
-    return Agreement(tokens=len(content), changed=changed)
+    contexts = contexts_to_predict(tokens)
+    predictions = dict(zip(contexts, predict(contexts), strict=True)) if contexts else {}
+    return agreement_from(tokens, predictions)
 
 
 class LatencyModel(BaseModel):

@@ -1,0 +1,204 @@
+"""Lists mode: forked decoding for models that write no tags, driven by list structure.
+
+Policy (the paper's dataset heuristic, applied while decoding): the main
+answer streams plainly. Once an item's header is out (``1. Eye strain:``),
+the interpreter ends that stream, forks the item's elaboration (the answer so
+far, headers only, then the header; the fork is cut where its text starts the
+next item or a new paragraph) and asks the main stream for the next header by
+writing the next marker itself (``\\n2.``). The list ends at the first item
+whose fork ended with a new paragraph or the end of the answer; later
+speculated items are dropped. The main stream then resumes after the joined
+list. A plain answer without lists is one request.
+
+State lives in the run (:class:`orchestrator.pasta._Run`): stream records and
+the fork counter. Forks of one list run in one ``TaskGroup``; a fork whose
+request fails leaves its item without elaboration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from actors.engine import GenerateRequest, RequestError
+from graphs.params import SamplingParams
+from graphs.pasta.lists import Header, ItemEnd, elaboration_end, first_header, next_marker
+from orchestrator.pasta import StreamRecord, _Run, _Written
+
+
+@dataclass(frozen=True, slots=True)
+class _Streamed:
+    """What one stream kept, and why it ended."""
+
+    text: str
+    tokens: int
+    header: Header | None = None
+    end: ItemEnd = ItemEnd.END
+
+
+@dataclass(slots=True)
+class _Counter:
+    main: int = 0
+
+
+async def decode_lists(run: _Run) -> _Written:
+    """The main thread in lists mode."""
+    plain: list[str] = []
+    annotated: list[str] = []
+    remaining = run.config.max_tokens
+    counter = _Counter()
+    while remaining > 0:
+        streamed = await _until_header(run, counter, "".join(plain), "", remaining)
+        remaining -= streamed.tokens
+        if streamed.header is None:
+            plain.append(streamed.text)
+            annotated.append(streamed.text)
+            break
+        before = streamed.text[: streamed.header.line_start]
+        plain.append(before)
+        annotated.append(before)
+        item = streamed.text[streamed.header.line_start :]
+        written, end, used = await _list(run, counter, "".join(plain), item, streamed.header, remaining)
+        remaining -= used
+        plain.append(written.plain)
+        annotated.append(written.annotated)
+        if end is ItemEnd.END:
+            break
+    return _Written("".join(plain), "".join(annotated))
+
+
+def _request(run: _Run, name: str, prefix: str, max_tokens: int) -> GenerateRequest:
+    return GenerateRequest(
+        request_id=f"{run.id}/{name}",
+        prompt=run.prompt,
+        system=run.system,
+        assistant_prefix=prefix,
+        params=SamplingParams(max_tokens=max_tokens, temperature=run.config.temperature),
+        affinity_key=run.id,
+    )
+
+
+async def _until_header(run: _Run, counter: _Counter, prefix: str, lead: str, max_tokens: int) -> _Streamed:
+    """Stream the main answer until an item header is out; ``lead`` is text the interpreter wrote (a marker).
+
+    With a lead, only a header on the lead's own line counts: the next item of the list being written.
+    """
+    counter.main += 1
+    record = StreamRecord(name=f"main-{counter.main}", role="main", start_s=run.now())
+    run.streams.append(record)
+    text = ""
+    try:
+        async with aclosing(run.engine.generate(_request(run, record.name, prefix + lead, max_tokens))) as stream:
+            async for chunk in stream:
+                text = "" if chunk.restart else text
+                text += chunk.text
+                record.tokens += chunk.tokens
+                record.replica = chunk.replica or record.replica
+                record.finish_reason = chunk.finish_reason or record.finish_reason
+                header = first_header(lead + text, 1 if lead else 0)
+                if lead and "\n" in text and (header is None or header.line_start != 1):
+                    break  # the line after the marker is not an item header: stop speculating
+                if header is not None and (not lead or header.line_start == 1):
+                    record.finish_reason = "interpreter: header"
+                    record.discarded_tokens = int(chunk.tokens * _tail_share(lead + text, header.header_end, chunk.text))
+                    cut = header.header_end - len(lead)
+                    return _Streamed(text[:cut], record.tokens, _shift(header, -len(lead)))
+    finally:
+        record.end_s = run.now()
+    if lead:
+        record.discarded_tokens = record.tokens
+        return _Streamed("", record.tokens)
+    return _Streamed(text, record.tokens)
+
+
+def _tail_share(text: str, cut: int, last_chunk: str) -> float:
+    """Share of the last chunk that lies after the cut (those tokens are not part of the answer)."""
+    if not last_chunk:
+        return 0.0
+    return min(1.0, max(0, len(text) - cut) / len(last_chunk))
+
+
+def _shift(header: Header, by: int) -> Header:
+    return Header(header.line_start + by, header.header_end + by, header.indent, header.marker)
+
+
+async def _list(
+    run: _Run, counter: _Counter, prefix: str, first_item: str, header: Header, remaining: int
+) -> tuple[_Written, ItemEnd, int]:
+    """Fork every item of the list that starts with ``first_item``; returns the joined list."""
+    lines = [first_item]
+    used = 0
+    async with asyncio.TaskGroup() as group:
+        view = prefix + first_item
+        forks = [group.create_task(_elaborate(run, view, header.indent))]
+        marker = header.marker
+        while len(lines) < run.config.max_list_items and remaining - used > 0 and not _ended(forks):
+            lead = "\n" + header.indent + next_marker(marker)
+            streamed = await _until_header(run, counter, view, lead, remaining - used)
+            used += streamed.tokens
+            if streamed.header is None:
+                break
+            lines.append(lead[1:] + streamed.text)
+            view += "\n" + lines[-1]
+            forks.append(group.create_task(_elaborate(run, view, header.indent)))
+            marker = streamed.header.marker
+        results = await _keep_until_end(forks)
+    return _join(lines, results), results[-1].end, used
+
+
+def _ended(forks: list[asyncio.Task[_Streamed]]) -> bool:
+    """Whether some finished fork already shows the list ends at or before it."""
+    return any(task.done() and task.result().end is not ItemEnd.NEXT_ITEM for task in forks)
+
+
+async def _keep_until_end(forks: list[asyncio.Task[_Streamed]]) -> list[_Streamed]:
+    """Results in item order up to the first item that ends the list; later forks are cancelled."""
+    kept: list[_Streamed] = []
+    for index, task in enumerate(forks):
+        kept.append(await task)
+        if kept[-1].end is not ItemEnd.NEXT_ITEM:
+            for later in forks[index + 1 :]:
+                later.cancel()
+            break
+    return kept
+
+
+def _join(lines: list[str], results: list[_Streamed]) -> _Written:
+    plain, annotated = [], ["<scope>"]
+    for index, result in enumerate(results):
+        line = lines[index] if index == 0 else "\n" + lines[index]
+        plain.append(line + result.text)
+        body = f"<promise/><async>{result.text}</async>" if result.text else ""
+        annotated.append(line + body)
+    annotated.append("</scope>")
+    return _Written("".join(plain), "".join(annotated))
+
+
+async def _elaborate(run: _Run, prefix: str, indent: str) -> _Streamed:
+    """One fork: the item's elaboration, cut where the next item or paragraph begins."""
+    run.forks += 1
+    record = StreamRecord(name=f"fork-{run.forks}", role="fork", start_s=run.now())
+    run.streams.append(record)
+    text = ""
+    try:
+        request = _request(run, record.name, prefix, run.config.fork_max_tokens)
+        async with aclosing(run.engine.generate(request)) as stream:
+            async for chunk in stream:
+                text = "" if chunk.restart else text
+                text += chunk.text
+                record.tokens += chunk.tokens
+                record.replica = chunk.replica or record.replica
+                record.finish_reason = chunk.finish_reason or record.finish_reason
+                found = elaboration_end(text, indent)
+                if found is not None:
+                    record.finish_reason = f"interpreter: {found[1]}"
+                    record.discarded_tokens = int(chunk.tokens * _tail_share(text, found[0], chunk.text))
+                    return _Streamed(text[: found[0]], record.tokens, end=found[1])
+    except RequestError as exc:
+        run.fell_back = run.fell_back or f"{record.name} failed: {exc}"
+        return _Streamed("", record.tokens, end=ItemEnd.NEXT_ITEM)
+    finally:
+        record.end_s = run.now()
+    end = ItemEnd.NEXT_ITEM if record.finish_reason == "length" else ItemEnd.END
+    return _Streamed(text.rstrip(), record.tokens, end=end)

@@ -1,0 +1,116 @@
+"""``forkjoin pasta``: check, strip, graph, bench and annotate on a scripted engine."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from actors.engine import GenerateRequest
+from actors.scripted import ScriptedEngine
+from orchestrator import cli
+from orchestrator.cli import pasta as pasta_cli
+
+VALID = "<scope>\nCoal is<promise/><async> flammable.</async>\nWater is<promise/><async> not.</async>\n</scope>\nDone.\n"
+
+
+def test_check_prints_the_scope_tree(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text(VALID)
+    assert cli.main(["pasta", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("document (original)\n  scope 1:1 forks=2\n")
+
+
+def test_check_reports_line_column_and_rule(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "b.txt"
+    path.write_text("ok\n<scope>\nA<async>x\n</scope>\n")
+    assert cli.main(["pasta", "check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"{path}:4:1: mismatched-close: </scope> closes a scope while <async> at line 3, column 2 is open\n"
+
+
+def test_strip_prints_the_text_without_tags(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text(VALID)
+    assert cli.main(["pasta", "strip", str(path)]) == 0
+    assert capsys.readouterr().out == "\nCoal is flammable.\nWater is not.\n\nDone.\n"
+
+
+def test_graph_is_readable_by_graph_show(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text(VALID)
+    assert cli.main(["pasta", "graph", str(path)]) == 0
+    graph_file = tmp_path / "g.json"
+    graph_file.write_text(capsys.readouterr().out)
+    assert cli.main(["graph", "show", str(graph_file)]) == 0
+    assert "4 nodes (2 generate, 1 scope, 1 combine)" in capsys.readouterr().out
+
+
+def pasta_model(request: GenerateRequest) -> str:
+    if request.assistant_prefix.endswith("<async>"):
+        return " a long passage of text that the fork writes in parallel.</async>"
+    if request.system is None:  # the sequential baseline
+        return "Coal is a long passage of text. Water is a long passage of text."
+    if request.assistant_prefix == "":
+        return "<scope>Coal is<promise/> Water is<promise/></scope> Done."
+    return " Done."
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
+    engine = ScriptedEngine(pasta_model, token_delay_s=0.005)
+
+    @contextmanager
+    def fake_open(options):
+        yield engine
+
+    monkeypatch.setattr(pasta_cli, "open_engine", fake_open)
+    return engine
+
+
+def test_bench_json_ends_with_a_summary(tmp_path: Path, capsys, scripted: ScriptedEngine) -> None:
+    dataset = tmp_path / "d.jsonl"
+    dataset.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"q{i}"}) + "\n" for i in range(3)))
+    assert cli.main(["pasta", "bench", "--dataset", str(dataset), "--limit", "2", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["id"] for row in lines[:-1]] == ["p0", "p1"]
+    assert all(row["applied"] and row["forks"] == 2 for row in lines[:-1])
+    summary = lines[-1]["summary"]
+    assert summary["prompts"] == 2 and summary["applied"] == 2
+    assert summary["tokens_per_s_ratio"] > 1.0
+    assert scripted.active == set()
+
+
+def test_annotate_without_a_predictor_applies_the_latency_filter(tmp_path: Path, capsys) -> None:
+    rows = [
+        {"id": "a", "prompt": "tips", "response": "Tips:\n1. Sleep: " + "rest " * 30 + "\n2. Food: " + "eat " * 30},
+        {"id": "b", "prompt": "hi", "response": "Hello there."},
+    ]
+    data = tmp_path / "r.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert cli.main(["pasta", "annotate", str(data), "--predictor", "none"]) == 0
+    out, err = capsys.readouterr()
+    examples = [json.loads(line) for line in out.splitlines()]
+    assert examples[0]["accepted"] and examples[0]["annotated"].count("<async>") == 2
+    assert examples[0]["predicted_speedup"] > 1.25
+    assert not examples[1]["accepted"] and examples[1]["annotated"] is None
+    assert err == "2 responses, 1 with lists annotated, 1 accepted\n"
+
+
+def test_annotate_with_the_engine_predictor(tmp_path: Path, capsys, scripted: ScriptedEngine) -> None:
+    data = tmp_path / "r.jsonl"
+    data.write_text(json.dumps({"id": "a", "prompt": "tips", "response": "Tips:\n1. Sleep: rest well.\n2. Food: eat well."}) + "\n")
+    assert cli.main(["pasta", "annotate", str(data)]) == 0
+    example = json.loads(capsys.readouterr().out)
+    assert example["changed_ratio"] is not None and 0.0 <= example["changed_ratio"] <= 1.0
+    assert any(call.request_id.startswith("predict-") for call in scripted.calls)
+
+
+def test_annotate_without_responses_needs_generate(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "r.jsonl"
+    data.write_text(json.dumps({"id": "a", "prompt": "tips"}) + "\n")
+    assert cli.main(["pasta", "annotate", str(data), "--predictor", "none"]) == 1
+    assert "has no 'response' (use --generate" in capsys.readouterr().err
