@@ -43,6 +43,9 @@ class CompileOptions(BaseModel):
     repeat_temperature: float = Field(
         0.8, ge=0.0, le=5.0, description="Temperature of repeated generations (each branch gets its own seed)."
     )
+    force_parallel: bool = Field(
+        False, description="Run subtasks in parallel even when a dependency makes it unsafe (strategy 'parallel')."
+    )
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,12 @@ def compile_prompt(prompt: str, *, options: CompileOptions | None = None, schema
         why = (f"fan-out {schema.count} exceeds the cap of {options.max_fanout} subtasks; compiled serially "
                f"(raise max_fanout to run them in parallel)")
         return _serial(prompt, schema, dependencies, options, (*schema.reasons, why))
-    if is_serial(dependencies):
+    if is_serial(dependencies) and not options.force_parallel:
         why = tuple(f"serial: {d.reason}" for d in dependencies if d.serial)
         graph = _chain_graph(schema, options)
         return Compiled(prompt, schema, dependencies, graph.validate(), False, (*schema.reasons, *why))
     graph = _parallel_graph(prompt, schema, dependencies, options)
-    notes = tuple(d.reason for d in dependencies)
+    notes = tuple(("forced parallel despite: " if d.serial else "") + d.reason for d in dependencies)
     return Compiled(prompt, schema, dependencies, graph.validate(), True, (*schema.reasons, *notes))
 
 

@@ -1,0 +1,122 @@
+"""Execution strategies for one prompt: auto, serial, parallel, and compare.
+
+- ``auto``: the compiled graph when validation passes and no dependency
+  makes parallelism unsafe; the serial one-node graph otherwise.
+- ``serial``: the prompt as one generation.
+- ``parallel``: the compiled graph, even past serial dependencies (the
+  user forces it); a prompt with no parallel structure is a StrategyError.
+- ``compare``: serial, then parallel, on the same engine one after the
+  other (so neither slows the other), with both answers, both wall times
+  and the speedup serial/parallel.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.engine import Engine
+from graphs import Graph
+from graphs.compiler import CompileOptions, Compiled, compile_prompt, serial_graph
+from graphs.errors import ForkjoinError
+from orchestrator.config import RuntimeConfig
+from orchestrator.results import RunResult
+from orchestrator.runtime import Runtime
+
+
+class Strategy(StrEnum):
+    """How to execute a prompt."""
+
+    AUTO = "auto"
+    SERIAL = "serial"
+    PARALLEL = "parallel"
+    COMPARE = "compare"
+
+
+class StrategyError(ForkjoinError):
+    """The strategy asked for can not run this prompt (e.g. parallel without structure). Caused by the user."""
+
+
+class Plan(BaseModel):
+    """What a strategy will run for a prompt, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    requested: Strategy = Field(description="The strategy asked for.")
+    executed: Strategy = Field(description="serial or parallel: the graph's shape.")
+    graph: Graph = Field(description="The graph to run.")
+    compiled: dict[str, Any] = Field(description="compile_prompt's result (forkjoin compile --json).")
+
+
+class StrategyRun(BaseModel):
+    """One executed plan."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: Strategy = Field(description="serial or parallel: what actually ran.")
+    requested: Strategy = Field(description="The strategy asked for.")
+    result: RunResult = Field(description="The run: answer, per-node timings, wall time.")
+    reasons: list[str] = Field(description="Why the compiler chose this shape.")
+
+
+class Comparison(BaseModel):
+    """Serial and parallel on the same engine."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    serial: StrategyRun = Field(description="The one-node run.")
+    parallel: StrategyRun = Field(description="The compiled-graph run.")
+    speedup: float | None = Field(description="serial wall time / parallel wall time.")
+
+
+def plan(prompt: str, strategy: Strategy, options: CompileOptions | None = None) -> Plan:
+    """The graph ``strategy`` runs for ``prompt`` (compare is planned as its two halves)."""
+    options = options or CompileOptions()
+    match strategy:
+        case Strategy.SERIAL:
+            compiled = compile_prompt(prompt, options=options)
+            return _plan(strategy, Strategy.SERIAL, serial_graph(prompt, options), compiled)
+        case Strategy.PARALLEL | Strategy.COMPARE:
+            compiled = compile_prompt(prompt, options=options.model_copy(update={"force_parallel": True}))
+            if not compiled.parallel:
+                raise StrategyError("no parallel plan for this prompt: " + "; ".join(compiled.reasons))
+            return _plan(strategy, Strategy.PARALLEL, compiled.graph, compiled)
+        case Strategy.AUTO:
+            compiled = compile_prompt(prompt, options=options)
+            executed = Strategy.PARALLEL if compiled.parallel else Strategy.SERIAL
+            return _plan(strategy, executed, compiled.graph, compiled)
+    raise AssertionError(f"unknown strategy {strategy!r}")
+
+
+def _plan(requested: Strategy, executed: Strategy, graph: Graph, compiled: Compiled) -> Plan:
+    return Plan(requested=requested, executed=executed, graph=graph, compiled=compiled.to_dict())
+
+
+async def run_plan(engine: Engine, chosen: Plan, config: RuntimeConfig | None = None) -> StrategyRun:
+    """Execute a plan on ``engine``."""
+    result = await Runtime(engine, config).arun(chosen.graph)
+    return StrategyRun(strategy=chosen.executed, requested=chosen.requested, result=result,
+                       reasons=list(chosen.compiled["reasons"]))
+
+
+async def run_prompt(
+    engine: Engine, prompt: str, strategy: Strategy = Strategy.AUTO, *,
+    options: CompileOptions | None = None, config: RuntimeConfig | None = None,
+) -> StrategyRun | Comparison:
+    """Answer ``prompt`` with ``strategy``; compare returns a Comparison."""
+    if strategy is Strategy.COMPARE:
+        return await compare(engine, prompt, options=options, config=config)
+    return await run_plan(engine, plan(prompt, strategy, options), config)
+
+
+async def compare(
+    engine: Engine, prompt: str, *, options: CompileOptions | None = None, config: RuntimeConfig | None = None,
+) -> Comparison:
+    """Run serial then parallel on the same engine; report both and the speedup."""
+    parallel_plan = plan(prompt, Strategy.PARALLEL, options)  # fail before spending time on the serial run
+    serial = await run_plan(engine, plan(prompt, Strategy.SERIAL, options), config)
+    parallel = await run_plan(engine, parallel_plan, config)
+    speedup = serial.result.wall_s / parallel.result.wall_s if parallel.result.wall_s > 0 else None
+    return Comparison(serial=serial, parallel=parallel, speedup=speedup)
