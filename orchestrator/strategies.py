@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actors.engine import Engine
 from graphs import Graph
-from graphs.compiler import CompileOptions, Compiled, compile_prompt, serial_graph
+from graphs.compiler import CompileOptions, Compiled, compile_prompt, graph_dict, serial_graph
 from graphs.errors import ForkjoinError
 from orchestrator.config import RuntimeConfig
 from orchestrator.results import RunResult
@@ -59,6 +59,7 @@ class StrategyRun(BaseModel):
     requested: Strategy = Field(description="The strategy asked for.")
     result: RunResult = Field(description="The run: answer, per-node timings, wall time.")
     reasons: list[str] = Field(description="Why the compiler chose this shape.")
+    graph: dict[str, Any] = Field(description="The graph that ran: nodes and edges.")
 
 
 class Comparison(BaseModel):
@@ -98,7 +99,7 @@ async def run_plan(engine: Engine, chosen: Plan, config: RuntimeConfig | None = 
     """Execute a plan on ``engine``."""
     result = await Runtime(engine, config).arun(chosen.graph)
     return StrategyRun(strategy=chosen.executed, requested=chosen.requested, result=result,
-                       reasons=list(chosen.compiled["reasons"]))
+                       reasons=list(chosen.compiled["reasons"]), graph=graph_dict(chosen.graph))
 
 
 async def run_prompt(

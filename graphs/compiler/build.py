@@ -127,7 +127,7 @@ def render_item(schema: Schema, index: int) -> str:
             case "context":
                 return schema.context
             case _:
-                return "1"
+                return str(schema.n)
 
     text = _PLACEHOLDER.sub(fill, schema.template)
     if schema.n is not None:
@@ -136,9 +136,9 @@ def render_item(schema: Schema, index: int) -> str:
 
 
 def _slot_note(index: int, n: int) -> str:
-    return (f"\n\n(Write only item {index} of the {n}. The other {n - 1} are written separately, each covering "
-            f"its own slot, so give just this one, without numbering or preamble, and make it clearly distinct: "
-            f"take the {_ordinal(index)} approach or angle you would use.)")
+    return (f"\n\n(You write only item {index} of the {n}; the other {n - 1} are written separately, one slot "
+            f"each. Give just this one item, without numbering or preamble, and make it clearly distinct from "
+            f"the rest: take the {_ordinal(index)} approach or angle you would use.)")
 
 
 def _ordinal(k: int) -> str:

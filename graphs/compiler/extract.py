@@ -47,6 +47,7 @@ def candidates(prompt: str, language: str) -> list[Found]:
         *patterns.inline_numbered(prompt, lines),
         *patterns.bulleted_lists(prompt, lines),
         *patterns.line_lists(prompt, lines),
+        *patterns.paragraph_lists(prompt, lines),
         *inline.counts(prompt),
         *inline.inline_lists(prompt),
         *inline.cjk_lists(prompt, language),
@@ -63,7 +64,7 @@ def _score(prompt: str, found: Found) -> Found:
     if found.n is not None:
         return found
     strength = found.strength
-    questions = sum(patterns._is_question(i) for i in found.items)
+    questions = sum(patterns.is_question(i) for i in found.items)
     intro = _last_sentence(found.intro)
     if re.search(lang.FOR_EACH, intro, re.IGNORECASE):
         strength += 3
@@ -167,7 +168,7 @@ def _schema_from(prompt: str, best: Found) -> Schema:
 def _instruction_zone(prompt: str, best: Found) -> tuple[int, int]:
     """Where the instruction that introduces the structure lives: its line(s) through the structure's end."""
     line_start = prompt.rfind("\n", 0, best.start) + 1
-    if best.pattern in ("numbered", "bulleted", "lines") and best.intro:
+    if best.pattern in ("numbered", "bulleted", "lines", "paragraphs") and best.intro:
         intro_at = prompt.rfind(best.intro, 0, best.start)
         line_start = intro_at if intro_at >= 0 else line_start
     if best.n is not None:
@@ -244,15 +245,13 @@ _CATEGORY_RULES: tuple[tuple[Category | str, re.Pattern[str]], ...] = tuple(
 
 
 def categorize(schema: Extraction, instruction: str) -> str:
-    """A canonical category when the instruction names one; otherwise a short novel name."""
+    """A canonical category when the instruction names one, a novel one (Summarization, Rewriting) when it
+    names that; other item lists (questions, ratings, classifications) are Reading Comprehension, as in
+    ParallelPrompt, where rating sentences is reading comprehension."""
     if schema.n is not None:
         return Category.REPEATED_GENERATION.value
     for category, pattern in _CATEGORY_RULES:
         if pattern.search(instruction):
             return str(category)
-    if schema.data and _PROCESS.search(instruction) and not any(patterns._is_question(d) for d in schema.data):
-        verb = _PROCESS.search(instruction).group(0).lower()
-        if verb in ("rate", "score", "grade", "rank", "classify", "categorize", "categorise", "label", "tag",
-                    "judge", "evaluate", "assess", "answer", "respond", "reply"):
-            return Category.READING_COMPREHENSION.value
+    return Category.READING_COMPREHENSION.value
     return Category.READING_COMPREHENSION.value

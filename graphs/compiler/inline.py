@@ -44,7 +44,7 @@ _LATIN_COUNT = {
         r"(?P<noun>[^\W\d_][\w'’]*)(?![-\d])",
         re.IGNORECASE,
     )
-    for code in ("en", "es", "fr", "de", "ru")
+    for code in ("en", "es", "fr", "de", "ru", "pt", "it")
 }
 _ZH_COUNT = re.compile(
     r"(?P<verb>" + lang.CREATE_VERBS["zh"] + r")[^。！？!?\n]{0,12}?(?P<num>" + lang.CJK_NUMERAL + r")\s*"
@@ -153,8 +153,8 @@ def split_list(text: str, conj: str) -> list[str]:
 
 _KE = {
     "en": (r"extract|identify|find|list|get|pull\s+out|detect|determine|recogni[sz]e|locate",
-           r"\s(?:from|in|of|within|out\s+of|about)\s+(?:the|this|these|that|those|following|given|below|above|"
-           r"provided|attached|each|a|an|my|our|his|her|their|it)\b",
+           r"\s(?:from|in|of|within|out\s+of|about)(?:\s+(?:the|this|these|that|those|following|given|below|above|"
+           r"provided|attached|each|a|an|my|our|his|her|their|it)\b|\s*[:：])",
            r"\s*,?\s+and\s+|\s*&\s*", r"^(?:the|all|only|also|any|out)\s+"),
     "es": (r"extrae|extraer|extraiga|identifica|identificar|encuentra|enumera|lista|obtén|saca|detecta",
            r"\s(?:del|de\s+(?:la|las|los|el|este|esta|estos|estas|un|una)|en\s+(?:el|la|los|las|este|esta))\b",

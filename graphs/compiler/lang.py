@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-SUPPORTED = ("en", "zh", "ja", "es", "fr", "de", "ru")
+SUPPORTED = ("en", "zh", "ja", "es", "fr", "de", "ru", "pt", "it")
 
 _STOPWORDS: dict[str, frozenset[str]] = {
     "en": frozenset("the and of to is in that for with you are this what how be it on as from an about "
@@ -91,6 +91,9 @@ NUMBER_WORDS: dict[str, int] = {
     # es
     "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10,
     "doce": 12, "quince": 15, "veinte": 20,
+    # pt (the Italian ones that are also English or Portuguese words are left out)
+    "dois": 2, "duas": 2, "três": 3, "quatro": 4, "sete": 7, "oito": 8, "dez": 10, "vinte": 20,
+    "quattro": 4, "cinque": 5, "sette": 7, "dieci": 10, "venti": 20,
     # fr
     "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
     "douze": 12, "quinze": 15, "vingt": 20,
@@ -146,6 +149,8 @@ CREATE_VERBS = {
     "fr": r"donne-moi|donnez-moi|propose-moi|proposez-moi|écris-moi|écrivez-moi|trouve-moi|trouvez-moi|génère|générer|générez|écris|écrire|écrivez|donne|donnez|donner|crée|créer|créez|propose|proposez|"
           r"proposer|suggère|suggérez|liste|listez|rédige|rédigez|invente|inventez|trouve|trouvez|fournis|"
           r"fournissez|cite|citez|imagine|imaginez",
+    "pt": r"gere|gerar|escreva|escrever|crie|criar|dê-me|me\s+dê|liste|sugira|proponha|faça|invente|elabore",
+    "it": r"genera|generare|scrivi|scrivere|crea|creare|dammi|elenca|suggerisci|proponi|inventa|fornisci",
     "de": r"generiere|generieren|erstelle|erstellen|schreibe|schreib|schreiben|gib|geben|nenne|nennen|liste|"
           r"erzeuge|schlage|entwirf|formuliere|erfinde|finde|denk|überlege|mache|mach",
     "ru": r"сгенерируй|сгенерировать|сгенерируйте|придумай|придумайте|придумать|напиши|напишите|написать|"
@@ -162,7 +167,7 @@ JA_COUNTERS = r"個|つ|件|本|文|案|種類|種|問|通|枚|名|人|点|行|�
 # "for each" markers.
 FOR_EACH = (
     r"\bfor\s+(?:each|every)\b|\beach\s+of\s+(?:the|these|those)\b|\bpara\s+cada\b|\bpour\s+(?:chaque|chacun)|"
-    r"\bfür\s+jede[nmrs]?\b|\bjede[nmrs]?\s+der\b|\bдля\s+каждо\w*|\bкаждо\w*\s+из\b|对每|對每|每个|每個|分别|分別|"
+    r"\bpara\s+cada\b|\bper\s+ogni\b|\bfür\s+jede[nmrs]?\b|\bjede[nmrs]?\s+der\b|\bдля\s+каждо\w*|\bкаждо\w*\s+из\b|对每|對每|每个|每個|分别|分別|"
     r"それぞれ|各々|各\S{0,4}について"
 )
 

@@ -215,7 +215,8 @@ def _same_bullet(text: str, indent: str, mark: str) -> bool:
 
 # --- line-separated items -----------------------------------------------
 
-def _is_question(text: str) -> bool:
+def is_question(text: str) -> bool:
+    """The text ends with a question mark (ASCII or full-width), quotes aside."""
     return text.rstrip().rstrip("\"'”)）").endswith(tuple(lang.QUESTION_MARKS))
 
 
@@ -270,7 +271,7 @@ def _line_candidate(lines: list[Line], run: list[int]) -> Found | None:
         texts[0].endswith((".", "?", "。", "？")) and re.search(lang.LIST_INTRO + "|" + lang.FOR_EACH, texts[0], re.I))
     if first_is_intro and len(run) >= 3:
         intro, run, texts = texts[0], run[1:], texts[1:]
-    questions = sum(_is_question(t) for t in texts)
+    questions = sum(is_question(t) for t in texts)
     has_intro = intro.endswith((":", "：")) or bool(re.search(lang.LIST_INTRO, intro[-120:], re.IGNORECASE))
     if questions >= 2 and questions >= 0.6 * len(texts):
         strength = 4
@@ -278,7 +279,36 @@ def _line_candidate(lines: list[Line], run: list[int]) -> Found | None:
         strength = 3
     else:
         return None
-    if any(":" in t[:40] and not _is_question(t) for t in texts) and questions < len(texts) / 2:
+    if any(":" in t[:40] and not is_question(t) for t in texts) and questions < len(texts) / 2:
         return None  # "key: value" records are context, not items
     return Found("lines", lines[run[0]].start, lines[run[-1]].end, tuple(clean_item(t) for t in texts),
                  strength=strength, intro=intro)
+
+
+_EACH_OF_THESE = re.compile(
+    r"\beach\s+of\s+(?:the\s+following|these|those)\b|\bfor\s+(?:each|every)\s+(?:of\s+the\s+following\s+)?\w+\s+"
+    r"(?:below|that\s+follows?)\b|" + lang.FOR_EACH,
+    re.IGNORECASE,
+)
+
+
+def paragraph_lists(text: str, lines: list[Line]) -> list[Found]:
+    """'Summarize each of the following articles:' then blank-line-separated paragraphs, one item each."""
+    first = next((i for i, line in enumerate(lines) if not line.blank), None)
+    if first is None or not _EACH_OF_THESE.search(lines[first].text):
+        return []
+    paragraphs: list[list[Line]] = []
+    for line in lines[first + 1:]:
+        if line.blank:
+            if paragraphs and paragraphs[-1]:
+                paragraphs.append([])
+            continue
+        if not paragraphs:
+            paragraphs.append([])
+        paragraphs[-1].append(line)
+    paragraphs = [p for p in paragraphs if p]
+    if len(paragraphs) < 2 or any(sum(len(x.text) for x in p) > 4000 for p in paragraphs):
+        return []
+    items = tuple(clean_item(" ".join(x.text.strip() for x in p)) for p in paragraphs)
+    return [Found("paragraphs", paragraphs[0][0].start, paragraphs[-1][-1].end, items, strength=4,
+                  intro=lines[first].text.strip())]

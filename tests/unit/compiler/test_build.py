@@ -73,15 +73,18 @@ def test_to_dict_has_exactly_the_published_keys():
 
 
 GOLDEN_REPEAT = """\
-%item-1 = generate "Generate 1 names for a cat.\\n\\n(Write only item 1 of the 3. The other 2 are written separately, \
-each covering its own slot, so give just this one, without numbering or preamble, and make it clearly distinct: \
-take the 1st approach or angle you would use.)" max_tokens=512 temperature=0.8 seed=1
-%item-2 = generate "Generate 1 names for a cat.\\n\\n(Write only item 2 of the 3. The other 2 are written separately, \
-each covering its own slot, so give just this one, without numbering or preamble, and make it clearly distinct: \
-take the 2nd approach or angle you would use.)" max_tokens=512 temperature=0.8 seed=2
-%item-3 = generate "Generate 1 names for a cat.\\n\\n(Write only item 3 of the 3. The other 2 are written separately, \
-each covering its own slot, so give just this one, without numbering or preamble, and make it clearly distinct: \
-take the 3rd approach or angle you would use.)" max_tokens=512 temperature=0.8 seed=3
+%item-1 = generate "Generate 3 names for a cat.\\n\\n(You write only item 1 of the 3; the other 2 are \
+written separately, one slot each. Give just this one item, without numbering or preamble, and make it \
+clearly distinct from the rest: take the 1st approach or angle you would use.)" max_tokens=512 temperature=0.8 \
+seed=1
+%item-2 = generate "Generate 3 names for a cat.\\n\\n(You write only item 2 of the 3; the other 2 are \
+written separately, one slot each. Give just this one item, without numbering or preamble, and make it \
+clearly distinct from the rest: take the 2nd approach or angle you would use.)" max_tokens=512 temperature=0.8 \
+seed=2
+%item-3 = generate "Generate 3 names for a cat.\\n\\n(You write only item 3 of the 3; the other 2 are \
+written separately, one slot each. Give just this one item, without numbering or preamble, and make it \
+clearly distinct from the rest: take the 3rd approach or angle you would use.)" max_tokens=512 temperature=0.8 \
+seed=3
 %answers = scope [%item-1, %item-2, %item-3] sep="\\n" item="{index}. {output}"
 """
 

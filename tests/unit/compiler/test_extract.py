@@ -208,3 +208,25 @@ def test_more_count_phrasings(prompt, n):
 ])
 def test_one_operation_over_all_items_is_not_parallel(prompt):
     assert not compiled_schema(prompt).passes
+
+
+def test_multi_line_paragraph_items():
+    s = compiled_schema("Summarize each of the following articles in one sentence.\n\nThe council met on Monday.\n"
+                        "It voted to build a park.\n\nA storm hit the coast.\nThousands lost power.")
+    assert s.pattern == "paragraphs"
+    assert s.data == ["The council met on Monday. It voted to build a park.", "A storm hit the coast. Thousands lost power."]
+
+
+def test_extraction_list_ending_in_from_colon():
+    s = compiled_schema("Extract all person names, organizations and locations from: Tim Cook met Macron in Paris.")
+    assert s.data == ["person names", "organizations", "locations"]
+    assert s.context == "Tim Cook met Macron in Paris."
+
+
+@pytest.mark.parametrize("prompt, n", [("Escreva 5 frases sobre o mar.", 5), ("Scrivi 3 poesie sul mare.", 3)])
+def test_counts_in_portuguese_and_italian(prompt, n):
+    assert compiled_schema(prompt).n == n
+
+
+def test_number_words_that_are_english_words_do_not_count():
+    assert not compiled_schema("Give due credit to the authors of the study.").passes
