@@ -45,7 +45,7 @@ from graphs.pasta import TagKind, parse, strip_tags
 from graphs.pasta.convert import to_graph
 from graphs.pasta.prompts import PASTA_SYSTEM_PROMPT
 from graphs.pasta.stream import EventKind, StreamEvent, TagScanner
-from orchestrator.errors import RunAborted
+from orchestrator.errors import NodeFailed, RunAborted
 
 MAIN_STOPS = ("</scope>", "<sync/>")
 FORK_STOPS = ("</async>", "</scope>", "<sync/>")
@@ -213,7 +213,12 @@ class Interpreter:
         self.config = config or PastaConfig()
 
     async def answer(self, prompt: str, *, request_id: str | None = None) -> PastaResult:
-        """Decode one answer; RunAborted if the engine died or the answer timed out."""
+        """Decode one answer.
+
+        Raises RunAborted if the engine died or the answer timed out, and
+        NodeFailed if the main stream's request failed (a failed fork only
+        leaves its promise empty).
+        """
         prompted = self.config.prompted and self.config.mode is PastaMode.TAGS
         system = self.config.system or (PASTA_SYSTEM_PROMPT if prompted else None)
         run = _Run(self.engine, self.config, prompt, system, request_id or uuid.uuid4().hex[:12], time.perf_counter())
@@ -223,10 +228,12 @@ class Interpreter:
         except TimeoutError as exc:
             raise RunAborted(f"PASTA answer timed out after {self.config.timeout_s:g} s") from exc
         except BaseExceptionGroup as group:
-            dead = group.subgroup(EngineDeadError)
-            if dead is None:
-                raise
-            raise RunAborted(f"engine failed: {dead.exceptions[0]}") from dead.exceptions[0]
+            dead, failed = group.subgroup(EngineDeadError), group.subgroup(RequestError)
+            if dead is not None:
+                raise RunAborted(f"engine failed: {_first(dead)}") from _first(dead)
+            if failed is not None:
+                raise NodeFailed(f"{run.id}/main", str(_first(failed))) from _first(failed)
+            raise
         return _result(run, written)
 
     async def _decode(self, run: _Run) -> _Written:
@@ -237,6 +244,12 @@ class Interpreter:
                 from orchestrator.pasta_lists import decode_lists  # it builds on this module's types
 
                 return await decode_lists(run)
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first leaf exception of a (possibly nested) group."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _result(run: _Run, written: _Written) -> PastaResult:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from actors.engine import GenerateRequest, RequestError
 from graphs.params import SamplingParams
+from graphs.pasta import strip_tags
 from graphs.pasta.lists import Header, ItemEnd, elaboration_end, first_header, next_marker
 from orchestrator.pasta import StreamRecord, _Run, _Written
 
@@ -52,10 +53,10 @@ async def decode_lists(run: _Run) -> _Written:
         streamed = await _until_header(run, counter, "".join(plain), "", remaining)
         remaining -= streamed.tokens
         if streamed.header is None:
-            plain.append(streamed.text)
-            annotated.append(streamed.text)
+            plain.append(strip_tags(streamed.text))
+            annotated.append(plain[-1])
             break
-        before = streamed.text[: streamed.header.line_start]
+        before = strip_tags(streamed.text[: streamed.header.line_start])
         plain.append(before)
         annotated.append(before)
         item = streamed.text[streamed.header.line_start :]
@@ -92,7 +93,7 @@ async def _until_header(run: _Run, counter: _Counter, prefix: str, lead: str, ma
         async with aclosing(run.engine.generate(_request(run, record.name, prefix + lead, max_tokens))) as stream:
             async for chunk in stream:
                 text = "" if chunk.restart else text
-                text += chunk.text
+                text += strip_tags(chunk.text)
                 record.tokens += chunk.tokens
                 record.replica = chunk.replica or record.replica
                 record.finish_reason = chunk.finish_reason or record.finish_reason
@@ -165,11 +166,13 @@ async def _keep_until_end(forks: list[asyncio.Task[_Streamed]]) -> list[_Streame
 
 
 def _join(lines: list[str], results: list[_Streamed]) -> _Written:
+    """The list as the reader sees it and annotated; tags the model wrote as text never survive."""
     plain, annotated = [], ["<scope>"]
     for index, result in enumerate(results):
-        line = lines[index] if index == 0 else "\n" + lines[index]
-        plain.append(line + result.text)
-        body = f"<promise/><async>{result.text}</async>" if result.text else ""
+        line = strip_tags(lines[index] if index == 0 else "\n" + lines[index])
+        text = strip_tags(result.text)
+        plain.append(line + text)
+        body = f"<promise/><async>{text}</async>" if text else ""
         annotated.append(line + body)
     annotated.append("</scope>")
     return _Written("".join(plain), "".join(annotated))
@@ -186,7 +189,7 @@ async def _elaborate(run: _Run, prefix: str, indent: str) -> _Streamed:
         async with aclosing(run.engine.generate(request)) as stream:
             async for chunk in stream:
                 text = "" if chunk.restart else text
-                text += chunk.text
+                text += strip_tags(chunk.text)
                 record.tokens += chunk.tokens
                 record.replica = chunk.replica or record.replica
                 record.finish_reason = chunk.finish_reason or record.finish_reason

@@ -12,8 +12,9 @@ from graphs.pasta.lists import Header, ItemEnd, elaboration_end, first_header, n
 from orchestrator.pasta import Interpreter, PastaConfig, PastaMode
 
 ANSWER = (
-    "Here are tips:\n1. Sleep: Go to bed early and rest well every night.\n2. Food: Eat vegetables.\n"
-    "3. Move: Walk for thirty minutes.\n\nThese help a lot."
+    "Here are tips:\n1. Sleep: Go to bed early and rest well every night, with the room dark and quiet.\n"
+    "2. Food: Eat vegetables and fruit at every meal, and keep sweets for special days only.\n"
+    "3. Move: Walk for thirty minutes a day, or cycle to work when the weather allows it.\n\nThese help a lot."
 )
 ITEMS = re.findall(r"^(\d)\. (\w+):( [^\n]*)$", ANSWER, re.M)
 
@@ -62,10 +63,10 @@ def test_items_are_forked_and_joined_in_order() -> None:
 
 
 def test_lists_mode_is_faster_than_one_plain_stream() -> None:
-    engine = ScriptedEngine(list_model, token_delay_s=0.02)
+    engine = ScriptedEngine(list_model, token_delay_s=0.03)
     result = run_lists(engine)
-    sequential_s = 0.02 * len(ANSWER.split())
-    assert result.wall_s < 0.85 * sequential_s
+    sequential_s = 0.03 * len(ANSWER.split())
+    assert result.wall_s < 0.8 * sequential_s
 
 
 def test_an_answer_without_a_list_is_one_plain_request() -> None:
@@ -78,5 +79,6 @@ def test_an_answer_without_a_list_is_one_plain_request() -> None:
 def test_speculation_is_bounded_by_max_list_items() -> None:
     engine = ScriptedEngine(list_model, token_delay_s=0.0)
     result = run_lists(engine, max_list_items=2)
-    assert result.text.startswith("Here are tips:\n1. Sleep: Go to bed early and rest well every night.\n2. Food:")
+    assert result.text.startswith("Here are tips:\n1. Sleep: Go to bed early and rest well every night, with")
+    assert "\n2. Food:" in result.text
     assert engine.active == set()

@@ -1,0 +1,104 @@
+"""PASTA-LANG decoding on a real vLLM CPU replica (Ray actor behind the pool), smallest model.
+
+The main thread is scripted (a small model does not reliably write tags), the
+forks are the real model's: the test proves forks run concurrently on the
+replica and the joined answer is the tag-free concatenation in order. The
+lists mode runs end to end on the real model. Skipped, with the reason, when
+vLLM or the model is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("vllm")
+
+from actors import PoolConfig, ReplicaPool, VllmSpec  # noqa: E402
+from actors.config import EngineConfig  # noqa: E402
+from actors.engine import Chunk, EngineStats, GenerateRequest  # noqa: E402
+from actors.models import ModelError, resolve_model  # noqa: E402
+from cluster import NAMESPACE, ClusterConfig, connect  # noqa: E402
+from graphs.pasta import remove_pasta  # noqa: E402
+from orchestrator.pasta import Interpreter, PastaConfig, PastaMode  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+MODEL = "smollm2-135m-instruct"
+MAIN = (
+    "Here is how each material behaves:\n<scope>Coal:<promise/>\nWater:<promise/>\nGlass:<promise/>\n</scope>"
+    " In short, only coal burns."
+)
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[asyncio.Runner]:
+    try:
+        resolve_model(MODEL)
+    except ModelError as exc:
+        pytest.skip(f"{MODEL} is not ready: {exc}")
+    with connect(config=ClusterConfig(num_cpus=2)), asyncio.Runner() as loop:
+        yield loop
+        alive = [a for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE]
+        assert alive == [], f"replica actors leaked: {alive}"
+
+
+@pytest.fixture(scope="module")
+def pool(runner: asyncio.Runner) -> Iterator[ReplicaPool]:
+    engine = EngineConfig(model=MODEL, max_model_len=2048, kv_cache_gib=0.5, max_num_seqs=8)
+    config = PoolConfig(spec=VllmSpec(engine=engine), replicas=1, name="pasta", first_chunk_timeout_s=240)
+    started = runner.run(ReplicaPool.start(config))
+    yield started
+    runner.run(started.aclose())
+
+
+class ScriptedMain:
+    """The main thread writes MAIN (split at its barrier like a model would); forks go to the real engine."""
+
+    name = "scripted-main"
+
+    def __init__(self, real: ReplicaPool) -> None:
+        self.real = real
+
+    async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        if request.assistant_prefix.endswith("<async>"):
+            async for chunk in self.real.generate(request):
+                yield chunk
+            return
+        text = MAIN if request.assistant_prefix == "" else " In short, only coal burns."
+        for stop in request.params.stop:
+            text = text.split(stop)[0]
+        for word in text.split(" "):
+            await asyncio.sleep(0.05)
+            yield Chunk(text=word + " " if word else " ", tokens=1)
+        yield Chunk(text="", tokens=0, finish_reason="stop")
+
+    async def stats(self) -> EngineStats:
+        return EngineStats(name=self.name)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_forks_run_concurrently_on_the_replica_and_join_in_order(runner: asyncio.Runner, pool: ReplicaPool) -> None:
+    config = PastaConfig(fork_max_tokens=40, timeout_s=600)
+    result = runner.run(Interpreter(ScriptedMain(pool), config).answer("Is each of coal, water, glass flammable?"))
+    forks = [s for s in result.streams if s.role == "fork"]
+    assert len(forks) == 3 and result.forks == 3
+    assert all(f.tokens > 0 for f in forks)
+    first_end = min(f.end_s for f in forks)
+    assert sum(f.start_s < first_end for f in forks) >= 2, "forks did not overlap"
+    assert result.text == remove_pasta(result.annotated)
+    assert result.text.startswith("Here is how each material behaves:\nCoal:")
+    positions = [result.text.index(label) for label in ("Coal:", "\nWater:", "\nGlass:", "In short")]
+    assert positions == sorted(positions)
+
+
+def test_lists_mode_end_to_end_on_the_real_model(runner: asyncio.Runner, pool: ReplicaPool) -> None:
+    config = PastaConfig(mode=PastaMode.LISTS, max_tokens=200, fork_max_tokens=60, timeout_s=600)
+    result = runner.run(Interpreter(pool, config).answer("List three fruits, with one sentence about each."))
+    assert result.text.strip()
+    assert remove_pasta(result.annotated) == result.text
