@@ -182,9 +182,13 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
         if dep.kind is DependencyKind.AGGREGATE:
             schema = schema.model_copy(update={"template": _without_sentence(schema.template, dep.evidence)})
     item_format, separator = _scope_format(schema)
+    waits = {d.item for d in deps if d.kind is DependencyKind.CHAIN and d.item}
     with g.scope("answers", separator=separator, item_format=item_format) as scope:
         for k in range(1, schema.count + 1):
-            scope.generate(escape(render_item(schema, k)), name=f"item-{k}", **_item_options(schema, k, options))
+            text = escape(render_item(schema, k))
+            if k in waits:
+                text += _previous(schema, k)
+            scope.generate(text, name=f"item-{k}", **_item_options(schema, k, options))
     last = "answers"
     if schema.data is not None and schema.category in _LABELED:
         lines = [f"{escape(label)}: {{item-{k}}}" for k, label in enumerate(schema.data, start=1)]
@@ -199,6 +203,12 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
             )
             break
     return g
+
+
+def _previous(schema: Schema, k: int) -> str:
+    """Template text that hands item k the item before it and that item's answer (an edge k-1 -> k)."""
+    before = (schema.data or [""])[k - 2]
+    return escape(f"\n\nThis follows the previous item: {before}\nIts answer was: ") + "{item-" + str(k - 1) + "}"
 
 
 def _chain_graph(schema: Schema, options: CompileOptions) -> Graph:

@@ -6,9 +6,11 @@ text (the template without its items and passage) and from the items:
 
 - AGGREGATE: a final step over all results ("then summarize/compare/rank
   them"). Parallel stays safe; a final node depends on the join.
-- CHAIN: item k needs item k-1 ("using the previous answer", "if so, ...",
-  "based on the first two statements"). Parallelism is unsafe: the graph is
-  a serial chain and the reason says why.
+- CHAIN: subtasks need earlier ones. When the instruction says so ("each
+  builds on the previous", "based on the first two statements") parallelism
+  is unsafe: the graph is a serial chain and the reason says why. When one
+  item says so ("If so, ...", "the previous answer"), only that item waits:
+  an edge item k-1 -> item k inside the otherwise parallel scope.
 - DIVERSITY: repeated generations must differ ("10 different names"; always
   implied when one request is repeated n times). Each branch is told which
   slot of the set it covers.
@@ -72,8 +74,8 @@ _AGGREGATE = _rx(
 _CHAIN = _rx(
     r"\b(?:based\s+on|using|use|building\s+on|build\s+on|from|given)\s+(?:the\s+|your\s+|my\s+)?(?:previous|preceding|"
     r"prior|last|above|earlier)\s+(?:answer|response|result|output|one|step|item|question|part|sentence)s?\b",
-    r"\beach\s+(?:\w+\s+)?(?:should|must|will)?\s*(?:builds?|continues?|follows?\s+from|expands?)\s+(?:on|from)?\s*"
-    r"(?:the\s+)?(?:previous|last|prior|one\s+before)",
+    r"\beach\s+(?:\w+\s+)?(?:should\s+|must\s+|will\s+)?(?:builds?|continues?|follows?|expands?|extends?|"
+    r"picks?\s+up)\b(?:\s+\w+){0,3}?\s+(?:previous|prior|last|preceding)\b",
     r"\bcontinue\s+(?:from|where)\b|\bthe\s+next\s+(?:one|item|step)\s+(?:should|must)\b",
     r"\b(?:the|your)\s+(?:answer|result|output)\s+(?:to|of|from)\s+(?:question|step|part|item)\s*#?\d",
     r"\b(?:based\s+on|given|from)\s+the\s+(?:first|second|third|last)\s+(?:two\s+|three\s+)?(?:statements?|items?|"
@@ -116,8 +118,9 @@ def detect(schema: Schema) -> tuple[Dependency, ...]:
                                 reason=f"the request links its subtasks in order ('{m.group(0).strip()}')"))
     for k, item in enumerate(schema.data or (), start=1):
         if k > 1 and (m := _ITEM_CHAIN.search(item)):
-            found.append(Dependency(kind=DependencyKind.CHAIN, evidence=m.group(0).strip(), item=k, serial=True,
-                                    reason=f"item {k} depends on the answer before it ('{m.group(0).strip()}')"))
+            found.append(Dependency(kind=DependencyKind.CHAIN, evidence=m.group(0).strip(), item=k, serial=False,
+                                    reason=f"item {k} waits for item {k - 1}, whose answer it needs "
+                                           f"('{m.group(0).strip()}')"))
     if m := _AGGREGATE.search(text):
         found.append(Dependency(kind=DependencyKind.AGGREGATE, evidence=m.group(0).strip(), serial=False,
                                 reason=f"a final step uses all results ('{m.group(0).strip()}')"))

@@ -17,7 +17,7 @@ from graphs.compiler import inline, lang, patterns
 from graphs.compiler.patterns import Found
 from graphs.compiler.schema import Category, Extraction, Schema, Tier
 
-_MIN_CONTEXT = 60
+_MIN_CONTEXT = 200
 _MIN_STRENGTH = 3
 _CONTEXTUAL_INTRO = re.compile(
     r"\b(?:rules?|requirements?|instructions?|constraints?|guidelines?|examples?|format|notes?|criteria|steps?|"
@@ -190,8 +190,7 @@ def _context_span(prompt: str, zone_start: int, zone_end: int, best: Found) -> t
     before = (0, zone_start)
     after = (zone_end, len(prompt))
     after_colon = prompt[:zone_end].rstrip().endswith((":", "：")) and prompt[zone_end:].strip()
-    sides = [s for s in (after, before) if len(prompt[s[0]: s[1]].strip()) >= _MIN_CONTEXT or
-             (best.n is None and "\n" in prompt[s[0]: s[1]].strip())]
+    sides = [s for s in (after, before) if _is_passage(prompt[s[0]: s[1]].strip(), best)]
     if after_colon and best.n is None and after not in sides:
         sides.append(after)
     if not sides:
@@ -201,6 +200,12 @@ def _context_span(prompt: str, zone_start: int, zone_end: int, best: Found) -> t
     lead = len(text) - len(text.lstrip())
     trail = len(text) - len(text.rstrip())
     return (start + lead, end - trail) if end - trail > start + lead else None
+
+
+def _is_passage(text: str, best: Found) -> bool:
+    """Long enough, or several sentences or lines, to be shared text rather than one more instruction."""
+    sentences = len(re.findall(r"[.!?。！？](?:\s|$)", text))
+    return len(text) >= _MIN_CONTEXT or (len(text) >= 80 and sentences >= 2) or (best.n is None and "\n" in text)
 
 
 def _instruction_text(template: str) -> str:

@@ -30,9 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def compile_command(args: argparse.Namespace) -> int:
-    options = CompileOptions(max_fanout=args.max_fanout) if args.max_fanout >= 1 else None
-    if options is None:
+    if args.max_fanout < 1:
         raise CompileInputError(f"--max-fanout must be at least 1, got {args.max_fanout}")
+    options = CompileOptions(max_fanout=args.max_fanout)
     if args.file and args.prompt:
         raise CompileInputError("give either a PROMPT or --file PROMPTS.jsonl, not both")
     if args.file:

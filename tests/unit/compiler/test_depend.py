@@ -32,22 +32,33 @@ def test_branches_do_not_do_the_final_step():
     assert "rank" not in branch and "What is 2+2?" in branch
 
 
-def test_chain_on_previous_answer_is_serial():
-    compiled = compile_prompt("Answer these questions:\n1. What is 12 times 3?\n2. What is 4 plus 5?\n"
-                              "3. Divide the previous answer by 3.")
+def test_instruction_level_chain_is_serial():
+    compiled = compile_prompt("Write the chapters of a story:\n1. The hero leaves home.\n2. The hero meets a guide.\n"
+                              "3. The hero returns.\nEach chapter should continue from where the previous one ends.")
     assert DependencyKind.CHAIN in kinds(compiled.prompt)
     assert not compiled.parallel
-    assert ("item-2", "item-3") in compiled.graph.edges()
-    assert ("item-1", "item-2") in compiled.graph.edges()
+    assert ("item-1", "item-2") in compiled.graph.edges() and ("item-2", "item-3") in compiled.graph.edges()
+    assert compiled.graph.width() == 1
     assert any(r.startswith("serial: ") for r in compiled.reasons)
+
+
+def test_item_referring_to_the_previous_answer_waits_for_it():
+    compiled = compile_prompt("Answer these questions:\n1. What is 12 times 3?\n2. What is 4 plus 5?\n"
+                              "3. Divide the previous answer by 3.")
+    assert compiled.parallel
+    assert ("item-2", "item-3") in compiled.graph.edges() and ("item-1", "item-3") not in compiled.graph.edges()
 
 
 def test_item_that_depends_on_the_answer_before_it():
     compiled = compile_prompt("Answer the questions about the call:\n1. Did the agent greet the customer?\n"
                               "2. If so, was the greeting polite?\n3. Did the agent say goodbye?")
     chain = [d for d in compiled.dependencies if d.kind is DependencyKind.CHAIN]
-    assert chain and chain[0].item == 2 and chain[0].serial
-    assert not compiled.parallel
+    assert chain and chain[0].item == 2 and not chain[0].serial
+    assert compiled.parallel  # only item 2 waits; items 1 and 3 still run at once
+    edges = set(compiled.graph.edges())
+    assert ("item-1", "item-2") in edges and ("item-2", "item-3") not in edges
+    assert "Did the agent greet the customer?" in compiled.graph.node("item-2").prompt
+    assert compiled.graph.width() == 2
 
 
 def test_instruction_chain_in_other_language():
