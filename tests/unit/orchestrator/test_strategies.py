@@ -34,7 +34,8 @@ def test_parallel_without_structure_is_an_error():
 
 
 def test_parallel_is_forced_past_a_chain():
-    prompt = "Answer these:\n1. What is 2+2?\n2. Add 3 to the previous answer."
+    prompt = ("Write the parts of a story:\n1. The hero leaves.\n2. The hero returns.\n"
+              "Each part should continue from where the previous one ends.")
     assert plan(prompt, Strategy.AUTO).executed is Strategy.SERIAL
     forced = plan(prompt, Strategy.PARALLEL)
     assert forced.executed is Strategy.PARALLEL
