@@ -1,0 +1,385 @@
+"""A pool of replica actors behind the Engine protocol: routing, resizing, failover.
+
+The runtime takes a :class:`ReplicaPool` like any engine. The pool owns its
+replicas (actor + placement group each), routes every request with
+:class:`~actors.router.Router` (least-loaded, sticky prefix affinity) and
+streams chunks back through Ray streaming generators.
+
+State: ``_members`` maps replica name -> :class:`_Member` for every replica
+that takes new requests; ``inflight`` counts the pool's open streams on it.
+Only the event loop mutates them.
+
+Failure policy (a replica dies or its engine dies mid-request):
+- No chunk delivered yet: the request is sent again, preferring a replica not
+  tried yet (a single replica is retried once Ray restarted it).
+- Chunks already delivered: the request is *continued* on another replica:
+  the text so far becomes part of the assistant's answer (``assistant_prefix``,
+  or appended to a raw prompt) and ``max_tokens`` shrinks by the tokens
+  already produced; the consumer sees one uninterrupted stream, whose later
+  chunks name the new replica. Requests with a JSON schema cannot be continued
+  (the grammar would restart) and fail with :class:`RequestError`.
+- After ``max_attempts`` replicas the request fails with EngineDeadError.
+Closing or cancelling a stream calls ``ray.cancel`` on its generator: a
+dropped Ray generator alone does not abort the request in the replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.engine import Chunk, EngineDeadError, EngineError, EngineStartError, EngineStats, GenerateRequest, RequestError
+from actors.replica import EngineSpec, Replica, ReplicaInfo, ScriptedSpec, VllmSpec
+from actors.router import Router, affinity_key
+from cluster import NAMESPACE, Accelerator, Reservation, release, reserve
+
+
+class PoolConfig(BaseModel):
+    """How many replicas of which engine, and how the pool routes and waits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    spec: EngineSpec = Field(description="The engine every replica hosts.")
+    replicas: int = Field(1, ge=0, le=1024, description="Replicas started by ReplicaPool.start.")
+    name: str = Field("pool", min_length=1, description="Pool name; replica names derive from it.")
+    affinity_margin: int = Field(
+        2, ge=0, description="In-flight requests an affine replica may have beyond the least-loaded one."
+    )
+    affinity_prefix_chars: int = Field(256, ge=1, description="Prompt characters hashed when no affinity_key.")
+    start_timeout_s: float = Field(900.0, gt=0, description="Bound on a replica's actor and engine start.")
+    placement_timeout_s: float = Field(60.0, gt=0, description="Bound on reserving a replica's resources.")
+    first_chunk_timeout_s: float = Field(300.0, gt=0, description="Bound on the wait for a stream's first chunk.")
+    chunk_timeout_s: float = Field(120.0, gt=0, description="Bound on the wait between two chunks.")
+    call_timeout_s: float = Field(30.0, gt=0, description="Bound on small calls (stats, close).")
+    drain_timeout_s: float = Field(60.0, gt=0, description="Bound on open streams finishing before shrink.")
+    max_restarts: int = Field(2, ge=0, description="Ray restarts of a dead replica actor.")
+    max_attempts: int = Field(3, ge=1, description="Replicas one request may try when replicas die.")
+
+
+class _ReplicaLost(Exception):
+    """Internal: the replica (actor or engine) died under a request; the pool may retry elsewhere."""
+
+
+@dataclass
+class _Member:
+    name: str
+    handle: Any
+    reservation: Reservation
+    info: ReplicaInfo
+    inflight: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _Progress:
+    text: str = ""
+    tokens: int = 0
+    chunks: int = 0
+    finished: bool = False
+
+
+class ReplicaPool:
+    """Replicas in Ray actors behind one Engine. Build with ``await ReplicaPool.start(config)``."""
+
+    def __init__(self, config: PoolConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self._members: dict[str, _Member] = {}
+        self._router = Router(margin=config.affinity_margin)
+        self._resizing = asyncio.Lock()
+        self._closed = False
+        self._serial = 0
+
+    @classmethod
+    async def start(cls, config: PoolConfig) -> ReplicaPool:
+        """A pool with ``config.replicas`` started replicas (Ray must be connected)."""
+        pool = cls(config)
+        try:
+            await pool.grow(config.replicas)
+        except BaseException:
+            await pool.aclose()
+            raise
+        return pool
+
+    async def __aenter__(self) -> ReplicaPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def replicas(self) -> list[ReplicaInfo]:
+        """The replicas taking requests now."""
+        return [m.info for m in self._members.values()]
+
+    def handle(self, name: str) -> Any:
+        """The Ray actor handle of replica ``name`` (tests, diagnostics)."""
+        return self._members[name].handle
+
+    async def grow(self, n: int) -> list[ReplicaInfo]:
+        """Start ``n`` more replicas (bounded); they take requests once ready."""
+        async with self._resizing:
+            reservations = await self._reserve_many(n)
+            results = await asyncio.gather(*(self._launch(r) for r in reservations), return_exceptions=True)
+        members = [r for r in results if isinstance(r, _Member)]
+        for member in members:
+            self._members[member.name] = member
+        if failure := next((r for r in results if isinstance(r, BaseException)), None):
+            raise failure
+        return [m.info for m in members]
+
+    async def shrink(self, n: int) -> list[str]:
+        """Stop ``n`` replicas, least loaded first, after their open streams end (bounded)."""
+        async with self._resizing:
+            victims = sorted(self._members.values(), key=lambda m: (m.inflight, m.name))[:n]
+            for member in victims:
+                del self._members[member.name]
+                self._router.forget_replica(member.name)
+            await asyncio.gather(*(self._drain(m) for m in victims))
+            await asyncio.gather(*(self._stop(m) for m in victims))
+        return [m.name for m in victims]
+
+    async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        """Stream the request from a routed replica, failing over as the module doc says."""
+        progress, tried = _Progress(), []
+        while True:
+            member = self._route(request, tried)
+            tried.append(member.name)
+            attempt = _continuation(request, progress, len(tried))
+            if attempt is None:
+                yield Chunk(text="", tokens=0, finish_reason="length", replica=member.name)
+                return
+            try:
+                async with aclosing(self._stream(member, attempt)) as stream:
+                    async for chunk in stream:
+                        yield _account(chunk, progress, resumed=len(tried) > 1)
+                return
+            except _ReplicaLost as lost:
+                if progress.finished:
+                    return
+                if self._closed or len(tried) >= self.config.max_attempts:
+                    raise EngineDeadError(f"request {request.request_id} failed on {tried}: {lost}") from lost
+
+    async def stats(self) -> EngineStats:
+        """The pool's load: sums over replicas (hit rate averaged over replicas that report it)."""
+        parts = await self.replica_stats()
+        rates = [s.prefix_cache_hit_rate for s in parts if s.prefix_cache_hit_rate is not None]
+        speeds = [s.tokens_per_s for s in parts if s.tokens_per_s is not None]
+        return EngineStats(
+            name=self.name,
+            running=sum(s.running for s in parts),
+            waiting=sum(s.waiting for s in parts),
+            prefix_cache_hit_rate=sum(rates) / len(rates) if rates else None,
+            tokens_per_s=sum(speeds) if speeds else None,
+            generated_tokens=sum(s.generated_tokens for s in parts),
+        )
+
+    async def replica_stats(self) -> list[EngineStats]:
+        """Each replica's own stats (bounded by ``call_timeout_s``)."""
+        members = list(self._members.values())
+        async with asyncio.timeout(self.config.call_timeout_s):
+            return list(await asyncio.gather(*(m.handle.stats.remote() for m in members)))
+
+    async def aclose(self) -> None:
+        """Stop every replica now; open streams end with EngineDeadError."""
+        self._closed = True
+        async with self._resizing:
+            members = list(self._members.values())
+            self._members.clear()
+            await asyncio.gather(*(self._stop(m) for m in members))
+
+    async def _reserve_many(self, n: int) -> list[Reservation]:
+        """Reserve one after another, so each choice counts the ones before it; all or nothing."""
+        done: list[Reservation] = []
+        try:
+            for _ in range(n):
+                done.append(await asyncio.to_thread(self._reserve, done))
+        except BaseException:
+            for reservation in done:
+                release(reservation)
+            raise
+        return done
+
+    def _reserve(self, pending: list[Reservation]) -> Reservation:
+        import ray
+
+        placed: dict[str, int] = {}
+        for held in [m.reservation for m in self._members.values()] + pending:
+            placed[held.node_id] = placed.get(held.node_id, 0) + 1
+        node_cpus = min((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=1.0)
+        need = self.config.spec.resources(node_cpus)
+        return reserve(need, placed, timeout_s=self.config.placement_timeout_s, name=self._next_name())
+
+    async def _launch(self, reservation: Reservation) -> _Member:
+        import ray
+
+        name = reservation.name
+        actor = ray.remote(Replica).options(
+            name=name,
+            namespace=NAMESPACE,
+            max_restarts=self.config.max_restarts,
+            max_task_retries=0,
+            **reservation.actor_options(),
+        )
+        handle = actor.remote(name, self.config.spec)
+        try:
+            async with asyncio.timeout(self.config.start_timeout_s):
+                info = await handle.ready.remote()
+        except BaseException as exc:
+            ray.kill(handle, no_restart=True)
+            release(reservation)
+            raise _start_error(name, exc, self.config.start_timeout_s) from exc
+        return _Member(name=name, handle=handle, reservation=reservation, info=info)
+
+    def _next_name(self) -> str:
+        self._serial += 1
+        return f"{self.name}-{self._serial}-{uuid.uuid4().hex[:6]}"
+
+    def _route(self, request: GenerateRequest, tried: list[str]) -> _Member:
+        if self._closed:
+            raise EngineDeadError(f"pool {self.name} is closed")
+        if not self._members:
+            raise EngineDeadError(f"pool {self.name} has no replica")
+        load = {name: m.inflight for name, m in self._members.items()}
+        untried = set(tried) if len(set(tried)) < len(load) else set()
+        key = affinity_key(request, self.config.affinity_prefix_chars)
+        return self._members[self._router.pick(key, load, exclude=untried)]
+
+    async def _stream(self, member: _Member, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        """One attempt on one replica; every wait bounded; ``ray.cancel`` unless it ended."""
+        import ray
+
+        generator = member.handle.generate.options(num_returns="streaming").remote(request)
+        member.inflight += 1
+        member.idle.clear()
+        ended = False
+        try:
+            timeout = self.config.first_chunk_timeout_s
+            while True:
+                chunk = await _next_chunk(generator, timeout, member.name)
+                if chunk is None:
+                    ended = True
+                    return
+                timeout = self.config.chunk_timeout_s
+                yield chunk
+        finally:
+            if not ended:
+                ray.cancel(generator)
+            member.inflight -= 1
+            if member.inflight == 0:
+                member.idle.set()
+
+    async def _drain(self, member: _Member) -> None:
+        if member.inflight == 0:
+            return
+        try:
+            async with asyncio.timeout(self.config.drain_timeout_s):
+                await member.idle.wait()
+        except TimeoutError:
+            return  # Streams still open are cut when the replica stops: they fail over.
+
+    async def _stop(self, member: _Member) -> None:
+        import ray
+
+        try:
+            async with asyncio.timeout(self.config.call_timeout_s):
+                await member.handle.aclose.remote()
+        except (TimeoutError, ray.exceptions.RayError):
+            pass  # The replica is going away either way; kill below is what releases it.
+        ray.kill(member.handle, no_restart=True)
+        release(member.reservation)
+
+
+def fitting_replicas(spec: ScriptedSpec | VllmSpec) -> int:
+    """The default replica count for the connected cluster: one per node (GPU: per GPU group)."""
+    import ray
+
+    count = 0
+    for node in (n for n in ray.nodes() if n.get("Alive")):
+        total = node.get("Resources", {})
+        need = spec.resources(total.get("CPU", 0.0))
+        if need.accelerator is Accelerator.GPU:
+            count += int(total.get("GPU", 0.0) // max(need.gpus, 1))
+        elif need.fits(total):
+            count += 1
+    return count
+
+
+async def _next_chunk(generator: Any, timeout_s: float, replica: str) -> Chunk | None:
+    """The next chunk, None at the end; Ray errors mapped to engine errors."""
+    import ray
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            ref = await generator.__anext__()
+            return await ref
+    except StopAsyncIteration:
+        return None
+    except TimeoutError as exc:
+        raise RequestError(f"replica {replica} sent nothing for {timeout_s:g} s") from exc
+    except ray.exceptions.RayActorError as exc:
+        raise _ReplicaLost(f"replica {replica} died") from exc
+    except ray.exceptions.RayTaskError as exc:
+        raise _task_error(exc, replica) from exc
+
+
+def _task_error(exc: Any, replica: str) -> Exception:
+    cause = getattr(exc, "cause", None)
+    match cause:
+        case EngineDeadError():
+            return _ReplicaLost(f"engine of {replica} died: {cause}")
+        case EngineError():
+            return type(cause)(str(cause))
+        case _:
+            return RequestError(f"replica {replica} failed: {_one_line(cause or exc)}")
+
+
+def _start_error(name: str, exc: BaseException, timeout_s: float) -> EngineError:
+    if isinstance(exc, TimeoutError):
+        return EngineStartError(f"replica {name} did not start within {timeout_s:g} s")
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, EngineError):
+        return EngineStartError(str(cause))
+    return EngineStartError(f"replica {name} failed to start: {_one_line(exc)}")
+
+
+def _continuation(request: GenerateRequest, progress: _Progress, attempt: int) -> GenerateRequest | None:
+    """The request to send on attempt ``attempt``; None when nothing is left to generate."""
+    if progress.chunks == 0:
+        return request if attempt == 1 else request.model_copy(update={"request_id": f"{request.request_id}~{attempt}"})
+    if request.json_schema is not None:
+        raise RequestError(f"request {request.request_id}: replica died mid-stream; structured output cannot resume")
+    remaining = request.params.max_tokens - progress.tokens
+    if remaining <= 0:
+        return None
+    text_so_far = {"prompt": request.prompt + progress.text} if request.raw else {
+        "assistant_prefix": request.assistant_prefix + progress.text
+    }
+    return request.model_copy(update={
+        "request_id": f"{request.request_id}~{attempt}",
+        "params": request.params.model_copy(update={"max_tokens": remaining}),
+        **text_so_far,
+    })
+
+
+def _account(chunk: Chunk, progress: _Progress, *, resumed: bool) -> Chunk:
+    progress.text += chunk.text
+    progress.tokens += chunk.tokens
+    progress.chunks += 1
+    progress.finished = chunk.finish_reason is not None
+    if resumed and chunk.prompt_tokens is not None:
+        return chunk.model_copy(update={"prompt_tokens": None, "cached_tokens": None})
+    return chunk
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+

