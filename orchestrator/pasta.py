@@ -299,11 +299,13 @@ async def _segment(thread: _Thread, max_tokens: int) -> tuple[_Verdict | None, s
     try:
         async with aclosing(run.engine.generate(_request(thread, record.name, max_tokens, thread.stops))) as stream:
             async for chunk in stream:
+                if chunk.restart:  # another replica replays the stream: keep what we have, finish plainly
+                    record.finish_reason = "interpreter: replica restart"
+                    _note_fallback(run, f"{record.name}: replica restarted the stream")
+                    return _Verdict.MALFORMED, None, record.tokens
                 events = scanner.feed(chunk.text)
                 _account(record, chunk, events, scanner)
                 verdict = _apply_all(thread, events)
-                if chunk.restart:
-                    verdict = _Verdict.MALFORMED
                 if verdict is not None:
                     record.finish_reason = f"interpreter: {verdict}"
                     return verdict, None, record.tokens
@@ -367,8 +369,13 @@ def _apply(thread: _Thread, event: StreamEvent) -> _Verdict | None:
         case TagKind.ASYNC_CLOSE if thread.role == "fork" and not thread.marks:
             return _Verdict.BARRIER
         case TagKind.ASYNC_OPEN | TagKind.ASYNC_CLOSE:
+            _note_fallback(thread.run, f"{thread.name}: the model wrote {event.text} itself")
             return _Verdict.MALFORMED
     return None
+
+
+def _note_fallback(run: _Run, reason: str) -> None:
+    run.fell_back = run.fell_back or reason
 
 
 def _fork(thread: _Thread, tokens: int | None) -> None:
@@ -390,7 +397,7 @@ async def _run_fork(run: _Run, name: str, prefix: str, budget: int) -> _Written:
     try:
         return await _decode(run, name, "fork", prefix, FORK_STOPS, budget)
     except* RequestError as group:
-        run.fell_back = run.fell_back or f"{name} failed: {group.exceptions[0]}"
+        _note_fallback(run, f"{name} failed: {group.exceptions[0]}")
     return _Written("", "")
 
 
@@ -419,7 +426,6 @@ async def _join(thread: _Thread) -> None:
 
 async def _fall_back(thread: _Thread, remaining: int) -> None:
     """Malformed output: join what is pending, then finish the thread as plain sequential text."""
-    thread.run.fell_back = thread.run.fell_back or f"{thread.name}: model wrote <async> or </async> itself"
     while thread.marks:
         await _join(thread)
     if remaining <= 0:

@@ -172,6 +172,7 @@ class BenchRow(BaseModel):
     applied: bool = Field(description="Whether the answer forked at least once.")
     forks: int = Field(description="Forks started.")
     fell_back: str | None = Field(description="Why PASTA decoding fell back to sequential, if it did.")
+    malformed_tags: int = Field(description="Tag-shaped strings the model wrote that were invalid and dropped.")
     annotated: str = Field(description="The PASTA answer in canonical annotated form.")
 
     @property
@@ -214,12 +215,17 @@ async def bench_prompt(engine: Engine, row_id: str, prompt: str, config: PastaCo
         applied=result.used_parallelism,
         forks=result.forks,
         fell_back=result.fell_back,
+        malformed_tags=result.malformed_tags,
         annotated=result.annotated,
     )
 
 
 def summarize(rows: Sequence[BenchRow]) -> dict:
-    """The ``summary`` object: prompts, applied, median tokens/s ratio over applied prompts, wall speedup."""
+    """The ``summary`` object: prompts, applied, median tokens/s ratio over applied prompts, wall speedup.
+
+    ``valid`` counts applied answers whose tags were all valid (no fallback,
+    nothing dropped); ``useful`` counts applied answers faster in tokens/s.
+    """
     applied = [row for row in rows if row.applied]
     ratios = [row.pasta_tps / row.sequential_tps for row in applied if row.sequential_tps and row.pasta_tps]
     sequential_wall = sum(row.sequential_wall_s for row in rows)
@@ -232,6 +238,8 @@ def summarize(rows: Sequence[BenchRow]) -> dict:
         "sequential_tokens": sum(row.sequential_tokens for row in rows),
         "pasta_tokens": sum(row.pasta_tokens for row in rows),
         "fell_back": sum(row.fell_back is not None for row in rows),
+        "valid": sum(row.fell_back is None and row.malformed_tags == 0 for row in applied),
+        "useful": sum(1 for ratio in ratios if ratio > 1.0),
     }
 
 
