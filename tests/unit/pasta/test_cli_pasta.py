@@ -114,3 +114,20 @@ def test_annotate_without_responses_needs_generate(tmp_path: Path, capsys) -> No
     data.write_text(json.dumps({"id": "a", "prompt": "tips"}) + "\n")
     assert cli.main(["pasta", "annotate", str(data), "--predictor", "none"]) == 1
     assert "has no 'response' (use --generate" in capsys.readouterr().err
+
+
+def test_run_json_is_a_trace_graph_show_can_read(tmp_path: Path, capsys, scripted: ScriptedEngine) -> None:
+    assert cli.main(["pasta", "run", "Classify coal and water", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["forks"] == 2 and result["text"].startswith("Coal is a long passage")
+    trace = tmp_path / "trace.json"
+    trace.write_text(json.dumps(result))
+    assert cli.main(["graph", "show", str(trace)]) == 0
+    assert "scope-1-fork-1" in capsys.readouterr().out
+
+
+def test_run_prints_the_answer_and_a_summary_line(capsys, scripted: ScriptedEngine) -> None:
+    assert cli.main(["pasta", "run", "Classify coal and water"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Coal is a long passage of text that the fork writes in parallel.")
+    assert err.startswith("[pasta | 2 forks | ")
