@@ -15,7 +15,7 @@ import re
 
 from graphs.compiler import inline, lang, patterns
 from graphs.compiler.patterns import Found
-from graphs.compiler.schema import Category, Extraction, Schema, Tier
+from graphs.compiler.schema import Category, Extraction, Schema
 
 _MIN_CONTEXT = 200
 _MIN_STRENGTH = 3

@@ -105,17 +105,27 @@ def check_exclusive(schema: Schema) -> list[Finding]:
 RULES = (check_template, check_count, check_parallelism, check_language, check_exclusive)
 
 
-def validate(schema: Schema, *, weak: bool = False) -> Schema:
+# Patterns that infer items rather than read an explicit list or count: never better than medium.
+INFERRED_PATTERNS = {
+    "questions": "items inferred from several questions in running text",
+    "quoted": "items inferred from quoted strings",
+    "example-list": "items inferred from examples ('such as ...')",
+    "record-keys": "items inferred from the keys of a record",
+    "llm": "schema proposed by the model, not by an explicit list or count",
+}
+
+
+def validate(schema: Schema) -> Schema:
     """Run the five rules; return the schema with its tier and reasons."""
     if not schema.parallelizable:
         reasons = schema.reasons or ("not parallelizable",)
         return schema.model_copy(update={"validation_tier": Tier.REJECTED, "reasons": reasons})
     findings = [f for rule in RULES for f in rule(schema)]
+    if schema.pattern in INFERRED_PATTERNS:
+        findings.append((Severity.SOFT, INFERRED_PATTERNS[schema.pattern]))
     reasons = [*schema.reasons, *(text for _sev, text in findings)]
     hard = any(sev is Severity.HARD for sev, _ in findings)
-    soft = bool(schema.reasons) or weak or any(sev is Severity.SOFT for sev, _ in findings)
-    if weak:
-        reasons.append(f"weak pattern ({schema.pattern}); no explicit list or count")
+    soft = bool(schema.reasons) or any(sev is Severity.SOFT for sev, _ in findings)
     tier = Tier.REJECTED if hard else Tier.MEDIUM if soft else Tier.HIGH
     if tier is Tier.HIGH:
         reasons.append(f"{schema.count} independent subtasks found by the {schema.pattern} pattern")

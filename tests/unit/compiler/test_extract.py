@@ -90,7 +90,8 @@ def test_several_questions_in_one_paragraph():
                         "How many moons does the planet Mars have?")
     assert s.count == 3 and s.pattern == "questions"
     assert s.validation_tier is Tier.MEDIUM  # no instruction of its own: the questions are the whole prompt
-    assert s.reasons == ("template has no instruction text of its own",)
+    assert s.reasons == ("template has no instruction text of its own",
+                         "items inferred from several questions in running text")
 
 
 def test_inline_numbered_questions():

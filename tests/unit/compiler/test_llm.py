@@ -41,7 +41,8 @@ def test_json_schema_is_the_extraction_model():
 
 def test_parse_valid_reply_goes_through_validation():
     s = parse_extraction(REPLY, "x")
-    assert s.validation_tier is Tier.HIGH and s.pattern == "llm" and s.data == ["the cat sleeps", "the dog barks"]
+    assert s.validation_tier is Tier.MEDIUM and s.pattern == "llm" and s.data == ["the cat sleeps", "the dog barks"]
+    assert s.reasons == ("schema proposed by the model, not by an explicit list or count",)
 
 
 def test_parse_reply_in_a_code_fence_with_serialized_data():
