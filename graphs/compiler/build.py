@@ -131,11 +131,30 @@ def render_item(schema: Schema, index: int) -> str:
 
     text = _PLACEHOLDER.sub(fill, schema.template)
     if schema.n is not None:
-        text += _slot_note(index, schema.n)
+        text += _slot_note(index, schema.n, schema.language)
     return text
 
 
-def _slot_note(index: int, n: int) -> str:
+_SLOT_NOTES = {
+    "zh": "\n\n（你只写第{k}项，共{n}项；其余{rest}项由别人分别撰写。只给出这一项，不要编号或开场白，并且与其他项明显不同："
+          "采用你会用的第{k}种思路或角度。）",
+    "ja": "\n\n（あなたが書くのは{n}件中の{k}件目だけです。残りの{rest}件は別々に書かれます。番号や前置きなしでこの1件だけを書き、"
+          "他と明確に違うものにしてください。あなたが使う{k}番目の切り口で書いてください。）",
+    "es": "\n\n(Escribe solo el elemento {k} de {n}; los otros {rest} se escriben por separado. Da solo este, sin "
+          "numeración ni preámbulo, y que sea claramente distinto de los demás: usa el enfoque número {k} que usarías.)",
+    "fr": "\n\n(Tu écris seulement l'élément {k} sur {n} ; les {rest} autres sont écrits séparément. Donne uniquement "
+          "celui-ci, sans numéro ni préambule, et rends-le nettement différent des autres : prends ta {k}e approche.)",
+    "de": "\n\n(Du schreibst nur Element {k} von {n}; die anderen {rest} werden getrennt geschrieben. Gib nur dieses "
+          "eine an, ohne Nummer oder Einleitung, deutlich verschieden von den anderen: nimm deinen {k}. Ansatz.)",
+    "ru": "\n\n(Ты пишешь только пункт {k} из {n}; остальные {rest} пишутся отдельно. Дай только этот пункт, без номера "
+          "и вступления, явно отличный от остальных: используй свой {k}-й подход.)",
+}
+
+
+def _slot_note(index: int, n: int, language: str = "en") -> str:
+    """Tells one branch of a repeated generation which slot of the set it covers, in the prompt's language."""
+    if language in _SLOT_NOTES:
+        return _SLOT_NOTES[language].format(k=index, n=n, rest=n - 1)
     return (f"\n\n(You write only item {index} of the {n}; the other {n - 1} are written separately, one slot "
             f"each. Give just this one item, without numbering or preamble, and make it clearly distinct from "
             f"the rest: take the {_ordinal(index)} approach or angle you would use.)")
@@ -158,8 +177,10 @@ def _scope_format(schema: Schema) -> tuple[str, str]:
         return "{index}. {output}", "\n"
     if schema.pattern == "bulleted":
         return "- {output}", "\n"
-    if schema.pattern in ("numbered", "inline-numbered") or any(d.rstrip().endswith("?") for d in schema.data or ()):
+    if any(d.rstrip().endswith(("?", "？")) for d in schema.data or ()):
         return "{index}. {output}", "\n\n"
+    if schema.pattern in ("numbered", "inline-numbered"):
+        return "{index}. {output}", "\n"
     return "{output}", "\n"
 
 

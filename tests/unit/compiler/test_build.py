@@ -113,3 +113,16 @@ down near the bridge." max_tokens=512
 ])
 def test_golden_graphs(prompt, golden):
     assert dump(compile_prompt(prompt).graph) == golden
+
+
+def test_slot_note_speaks_the_prompt_language():
+    compiled = compile_prompt("写3个关于春天的句子。")
+    assert "你只写第2项，共3项" in compiled.graph.node("item-2").prompt
+    compiled = compile_prompt("Escribe 3 poemas cortos sobre el mar.")
+    assert "Escribe solo el elemento 3 de 3" in compiled.graph.node("item-3").prompt
+
+
+def test_rated_sentences_come_back_one_line_each():
+    scope = compile_prompt("Rate these sentences 1-10 for grammar:\n1. The book is brown.\n2. The book are brown.") \
+        .graph.node("answers")
+    assert (scope.item_format, scope.separator) == ("{index}. {output}", "\n")

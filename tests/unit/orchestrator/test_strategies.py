@@ -50,7 +50,7 @@ async def test_auto_runs_six_items_and_keeps_their_order(make):
     engine, _ = make(respond, token_delay_s=0.002)
     run = await run_prompt(engine, SIX)
     assert isinstance(run, StrategyRun) and run.strategy is Strategy.PARALLEL and run.result.ok
-    lines = run.result.answer.split("\n\n")
+    lines = run.result.answer.split("\n")
     assert [line.split(" ")[0:2] for line in lines] == [
         ["1.", "[The"], ["2.", "[The"], ["3.", "[It"], ["4.", "[I"], ["5.", "[We"], ["6.", "[The"]]
     assert "[The sun is hot.]" in lines[5]
