@@ -59,7 +59,7 @@ _JA_COUNT = re.compile(
 def counts(text: str) -> list[Found]:
     """'generate 10 names', 'dame cinco ideas', '写10个标题', '10個考えて'."""
     found = []
-    for pattern in (*_LATIN_COUNT.values(), _ZH_COUNT, _JA_COUNT, _WANT):
+    for pattern in (*_LATIN_COUNT.values(), _ZH_COUNT, _JA_COUNT, _WANT, _WHAT_ARE):
         for m in pattern.finditer(text):
             candidate = _count_candidate(text, m)
             if candidate:
@@ -83,7 +83,7 @@ def _is_request(text: str, m: re.Match[str]) -> bool:
     lead = text[sentence_start: m.start()]
     if _WH_SENTENCE.match(text[sentence_start:]) or _NOUN_USE.search(lead):
         return False
-    if m.re is not _LATIN_COUNT["en"] and m.re is not _KE_PATTERNS["en"] and m.re is not _WANT:
+    if m.re not in (_LATIN_COUNT["en"], _KE_PATTERNS["en"], _WANT):
         return True
     return bool(_REQUEST_LEAD.search(lead))
 
@@ -98,11 +98,24 @@ _WANT = re.compile(
 )
 
 
+_WHAT_ARE = re.compile(
+    r"(?<![\w-])(?P<verb>what\s+are|what\s+would\s+be|qu[eé]\s+son|quels\s+sont|quelles\s+sont|was\s+sind|"
+    r"каковы)(?P<gap>)\s+(?P<num>\d{1,3}|" + lang.NUMBER_WORD_PATTERN + r")\s+"
+    r"(?:[\w-]+\s+){0,2}?(?P<noun>ways|ideas|tips|reasons|examples|things|benefits|steps|names|questions|options|"
+    r"strategies|signs|facts|places|books|movies|uses|mistakes|advantages|disadvantages|alternatives|"
+    r"maneras|formas|ideas|razones|ejemplos|façons|idées|raisons|exemples|möglichkeiten|ideen|gründe|beispiele|"
+    r"способов|идей|причин|примеров)\b",
+    re.IGNORECASE,
+)
+
+
 def _count_candidate(text: str, m: re.Match[str]) -> Found | None:
     noun = m.group("noun").lower()
     n = lang.parse_number(m.group("num"))
     before = text[m.start(): m.start("num")]
-    if n is None or n < 2 or n > 1000 or noun in _UNITS or _DATA_REF.search(before) or not _is_request(text, m):
+    if n is None or n < 2 or n > 1000 or noun in _UNITS or _DATA_REF.search(before):
+        return None
+    if m.re is not _WHAT_ARE and not _is_request(text, m):
         return None
     if re.search(r"\b(?:the|los|las|les|die|den)\s*$", before, re.IGNORECASE):
         return None  # "outline the two main stages": a known set, not new items

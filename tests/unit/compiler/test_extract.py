@@ -165,6 +165,7 @@ def test_language_detection():
     "Which situation should the aides report?\na) A girl sits alone.\nb) Two boys argue.\nc) A boy runs.",
     "Write a 500-word essay about the ocean.",
     "She bought 5 apples and 3 pears. How many fruits does she have?",
+    "What are the 3 branches of government?",
 ])
 def test_single_tasks_are_rejected(prompt):
     assert not compiled_schema(prompt).passes
@@ -196,6 +197,8 @@ def test_paragraph_items_after_for_each():
 
 
 @pytest.mark.parametrize("prompt, n", [
+    ("What are 5 ways to save money as a student?", 5),
+    ("Quels sont 3 exemples de verbes irréguliers ?", 3),
     ("I need 5 catchy names for my bakery.", 5),
     ("List the top 10 tourist attractions in Paris.", 10),
 ])
