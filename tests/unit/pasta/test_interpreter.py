@@ -288,3 +288,16 @@ def test_a_replica_restart_finishes_the_answer_plainly() -> None:
     assert result.fell_back == "main-1: replica restarted the stream"
     assert result.text == "A fork. rest x."
     assert engine.active == set()
+
+
+def test_an_answer_ending_inside_a_scope_still_joins_its_forks() -> None:
+    def respond(request: GenerateRequest) -> str:
+        if request.assistant_prefix.endswith("<async>"):
+            return " filled.</async>"
+        return "A<scope> B<promise/>" if request.assistant_prefix == "" else ""
+
+    engine = ScriptedEngine(respond)
+    result = answer(engine)
+    assert result.text == "A B filled."
+    assert result.annotated == "A<scope> B<promise/><async> filled.</async></scope>"
+    assert engine.active == set()
