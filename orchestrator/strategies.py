@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actors.engine import Engine
 from graphs import Graph
-from graphs.compiler import CompileOptions, Compiled, compile_prompt, graph_dict, serial_graph
+from graphs.compiler import CompileOptions, Compiled, Schema, compile_prompt, graph_dict, serial_graph
 from graphs.errors import ForkjoinError
 from orchestrator.config import RuntimeConfig
+from orchestrator.extract_llm import extract
 from orchestrator.results import RunResult
 from orchestrator.runtime import Runtime
 
@@ -72,20 +73,26 @@ class Comparison(BaseModel):
     speedup: float | None = Field(description="serial wall time / parallel wall time.")
 
 
-def plan(prompt: str, strategy: Strategy, options: CompileOptions | None = None) -> Plan:
-    """The graph ``strategy`` runs for ``prompt`` (compare is planned as its two halves)."""
+def plan(
+    prompt: str, strategy: Strategy, options: CompileOptions | None = None, *, schema: Schema | None = None
+) -> Plan:
+    """The graph ``strategy`` runs for ``prompt`` (compare is planned as its two halves).
+
+    ``schema`` replaces the rule-based one (e.g. from the LLM-assisted extractor).
+    """
     options = options or CompileOptions()
     match strategy:
         case Strategy.SERIAL:
-            compiled = compile_prompt(prompt, options=options)
+            compiled = compile_prompt(prompt, options=options, schema=schema)
             return _plan(strategy, Strategy.SERIAL, serial_graph(prompt, options), compiled)
         case Strategy.PARALLEL | Strategy.COMPARE:
-            compiled = compile_prompt(prompt, options=options.model_copy(update={"force_parallel": True}))
+            forced = options.model_copy(update={"force_parallel": True})
+            compiled = compile_prompt(prompt, options=forced, schema=schema)
             if not compiled.parallel:
                 raise StrategyError("no parallel plan for this prompt: " + "; ".join(compiled.reasons))
             return _plan(strategy, Strategy.PARALLEL, compiled.graph, compiled)
         case Strategy.AUTO:
-            compiled = compile_prompt(prompt, options=options)
+            compiled = compile_prompt(prompt, options=options, schema=schema)
             executed = Strategy.PARALLEL if compiled.parallel else Strategy.SERIAL
             return _plan(strategy, executed, compiled.graph, compiled)
     raise AssertionError(f"unknown strategy {strategy!r}")
@@ -104,19 +111,25 @@ async def run_plan(engine: Engine, chosen: Plan, config: RuntimeConfig | None = 
 
 async def run_prompt(
     engine: Engine, prompt: str, strategy: Strategy = Strategy.AUTO, *,
-    options: CompileOptions | None = None, config: RuntimeConfig | None = None,
+    options: CompileOptions | None = None, config: RuntimeConfig | None = None, llm_fallback: bool = False,
 ) -> StrategyRun | Comparison:
-    """Answer ``prompt`` with ``strategy``; compare returns a Comparison."""
+    """Answer ``prompt`` with ``strategy``; compare returns a Comparison.
+
+    With ``llm_fallback``, a prompt the rules reject but that shows parallel
+    signals is given to the LLM-assisted extractor on the same engine first.
+    """
+    schema = await extract(engine, prompt) if llm_fallback and strategy is not Strategy.SERIAL else None
     if strategy is Strategy.COMPARE:
-        return await compare(engine, prompt, options=options, config=config)
-    return await run_plan(engine, plan(prompt, strategy, options), config)
+        return await compare(engine, prompt, options=options, config=config, schema=schema)
+    return await run_plan(engine, plan(prompt, strategy, options, schema=schema), config)
 
 
 async def compare(
     engine: Engine, prompt: str, *, options: CompileOptions | None = None, config: RuntimeConfig | None = None,
+    schema: Schema | None = None,
 ) -> Comparison:
     """Run serial then parallel on the same engine; report both and the speedup."""
-    parallel_plan = plan(prompt, Strategy.PARALLEL, options)  # fail before spending time on the serial run
+    parallel_plan = plan(prompt, Strategy.PARALLEL, options, schema=schema)  # fail before the serial run
     serial = await run_plan(engine, plan(prompt, Strategy.SERIAL, options), config)
     parallel = await run_plan(engine, parallel_plan, config)
     speedup = serial.result.wall_s / parallel.result.wall_s if parallel.result.wall_s > 0 else None

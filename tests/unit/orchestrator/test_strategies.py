@@ -73,3 +73,22 @@ async def test_compare_fails_fast_without_structure():
     with pytest.raises(StrategyError):
         await compare(engine, "Why is the sky blue?")
     assert engine.calls == []
+
+
+async def test_llm_fallback_plans_from_the_models_schema(make):
+    unsure = "Put each of my two sentences into French please, the cat sleeps and also the dog barks"
+    extraction = ('{"parallelizable": true, "category": "Translation", "template": "Translate into French: {data}", '
+                  '"context": "", "data": ["the cat sleeps", "the dog barks"], "n": null}')
+
+    def answer(request) -> str:
+        if request.json_schema is not None:
+            return extraction
+        return "le chat dort" if "cat" in request.prompt else "le chien aboie"
+
+    engine, _ = make(answer, token_delay_s=0.001)
+    run = await run_prompt(engine, unsure, llm_fallback=True)
+    assert run.strategy is Strategy.PARALLEL
+    assert run.result.answer == "le chat dort\nle chien aboie"
+    assert run.reasons[0] == "rules were unsure; schema from the LLM extractor"
+    without = await run_prompt(engine, unsure)
+    assert without.strategy is Strategy.SERIAL
