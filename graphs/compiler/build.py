@@ -211,6 +211,14 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
                 text += _previous(schema, k)
             scope.generate(text, name=f"item-{k}", **_item_options(schema, k, options))
     last = "answers"
+    shared = next((d for d in deps if d.kind is DependencyKind.SHARED), None)
+    if shared is not None and schema.n is not None:
+        note = (f"\n\n(Answer only this part of the request: '{shared.evidence.rstrip('.')}'. The {schema.n} items it also asks "
+                f"for are written separately; do not write them.)")
+        g.generate(escape(_PLACEHOLDER.sub(lambda m: str(schema.n) if m.group(1) == "n" else schema.context,
+                                           schema.template) + note),
+                   name="shared", max_tokens=options.item_max_tokens)
+        last = g.combine("{shared}\n\n{answers}", name="answer")
     if schema.data is not None and schema.category in _LABELED:
         lines = [f"{escape(label)}: {{item-{k}}}" for k, label in enumerate(schema.data, start=1)]
         last = g.combine("\n".join(lines), name="answer", after=("answers",))

@@ -14,6 +14,9 @@ text (the template without its items and passage) and from the items:
 - DIVERSITY: repeated generations must differ ("10 different names"; always
   implied when one request is repeated n times). Each branch is told which
   slot of the set it covers.
+- SHARED: a repeated generation also asks for something said once
+  ("Explain X and list five examples"). One more node answers that part,
+  and the answer puts it before the items, as the serial answer would.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphs.compiler import lang
 from graphs.compiler.schema import Schema
 
 
@@ -32,6 +36,7 @@ class DependencyKind(StrEnum):
     AGGREGATE = "aggregate"
     CHAIN = "chain"
     DIVERSITY = "diversity"
+    SHARED = "shared"
 
 
 class Dependency(BaseModel):
@@ -104,6 +109,26 @@ _DIVERSITY = _rx(
 )
 
 
+_SHARED_VERB = re.compile(
+    r"^\s*(?:please\s+|first,?\s+|briefly\s+|now\s+)?(?:explain|describe|discuss|define|summari[sz]e|introduce|"
+    r"analy[sz]e|compare|outline|tell\s+me\s+about|give\s+(?:me\s+)?an?\s+(?:overview|introduction|summary|"
+    r"definition))\b",
+    re.IGNORECASE,
+)
+_AND_COUNT = re.compile(r"\band\s+(?:then\s+)?(?:also\s+)?(?:" + lang.CREATE_VERBS["en"] + r")\b[^{]*\{n\}",
+                        re.IGNORECASE)
+
+
+def _shared_part(template: str) -> str | None:
+    """The sentence of a repeated generation that asks for something said once, if any."""
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", template):
+        m = _SHARED_VERB.match(sentence)
+        if m and ("{n}" not in sentence or _AND_COUNT.search(sentence)):
+            cut = _AND_COUNT.search(sentence)
+            return sentence[: cut.start()].strip() if cut else sentence.strip()
+    return None
+
+
 def instruction_text(schema: Schema) -> str:
     """The template without the items and the passage: what the prompt asks, not what it gives."""
     return re.sub(r"\{(?:data|context|n)\}", " ", schema.template)
@@ -131,6 +156,9 @@ def detect(schema: Schema) -> tuple[Dependency, ...]:
             "repeated generations must not duplicate each other"
         found.append(Dependency(kind=DependencyKind.DIVERSITY, evidence=evidence, serial=False,
                                 reason=f"{why}; each branch is told which of the {schema.n} slots it covers"))
+        if shared := _shared_part(schema.template):
+            found.append(Dependency(kind=DependencyKind.SHARED, evidence=shared, serial=False,
+                                    reason=f"part of the request is answered once, before the items ('{shared}')"))
     return tuple(found)
 
 

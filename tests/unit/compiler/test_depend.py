@@ -86,3 +86,18 @@ def test_implicit_diversity_for_any_repeated_generation():
 
 def test_independent_list_has_no_dependencies():
     assert kinds("Translate into Spanish: cat, dog, bird") == []
+
+
+def test_shared_part_is_answered_once_before_the_items():
+    compiled = compile_prompt("Explain what a haiku is and write 3 haiku about rain.")
+    shared = next(d for d in compiled.dependencies if d.kind is DependencyKind.SHARED)
+    assert shared.evidence == "Explain what a haiku is"
+    graph = compiled.graph
+    assert graph.sinks() == ["answer"]
+    assert graph.node("answer").template == "{shared}\n\n{answers}"
+    assert "do not write them" in graph.node("shared").prompt
+    assert compiled.parallel and graph.width() == 4
+
+
+def test_relative_clause_is_not_a_shared_part():
+    assert DependencyKind.SHARED not in kinds("Generate 5 sentences that describe a sunset.")
