@@ -1,0 +1,80 @@
+"""Engine configuration: what one vLLM engine replica is started with.
+
+:class:`EngineConfig` is plain validated data (no vLLM import), so it can be
+built on a driver without vLLM installed and shipped to a Ray actor. Only
+``actors.vllm_engine`` turns it into vLLM's own arguments and environment.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Dtype(StrEnum):
+    """Weight and activation precision."""
+
+    AUTO = "auto"
+    BFLOAT16 = "bfloat16"
+    FLOAT16 = "float16"
+    FLOAT32 = "float32"
+
+
+CPU_BLOCK_SIZE = 32
+"""KV block size on CPU: measured ~20% faster than vLLM's CPU default of 128."""
+
+
+class EngineConfig(BaseModel):
+    """How to start one vLLM engine (one replica)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(
+        "qwen2.5-coder-0.5b-instruct",
+        description="Registry name (see `forkjoin models list`), a local Hugging Face "
+        "model directory, or a .gguf file prepared with `forkjoin models prepare`.",
+    )
+    max_model_len: int = Field(
+        4096, ge=128, le=131072, description="Longest prompt + output, in tokens, one request may use."
+    )
+    kv_cache_gib: float = Field(
+        1.0, gt=0.0, le=1024.0, description="Memory reserved for the KV cache, in GiB (per replica)."
+    )
+    dtype: Dtype = Field(Dtype.BFLOAT16, description="Precision of weights and activations.")
+    block_size: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description=f"Tokens per KV cache block; None means {CPU_BLOCK_SIZE} on CPU and "
+        "vLLM's default on GPU.",
+    )
+    tensor_parallel_size: int = Field(
+        1, ge=1, le=64, description="GPUs one replica spans (1 on CPU)."
+    )
+    enforce_eager: bool = Field(
+        False, description="Skip torch.compile / CUDA graphs: faster start, slower generation."
+    )
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU cores the engine's OpenMP threads bind to (the first N this process "
+        "may use); None means all of them. Ignored on GPU.",
+    )
+    max_num_seqs: int = Field(
+        64, ge=1, le=4096, description="Most requests the engine decodes together in one step."
+    )
+    enable_prefix_caching: bool = Field(
+        True, description="Reuse KV cache blocks of shared prompt prefixes (forks of one prompt)."
+    )
+    seed: int = Field(0, description="Engine seed; requests may still set their own seed.")
+    start_timeout_s: float = Field(
+        600.0, gt=0.0, description="Longest wait for the engine to load the model and start."
+    )
+
+
+def cpu_ids(threads: int | None) -> list[int]:
+    """The CPU ids OpenMP threads bind to: the first ``threads`` this process may run on."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed if threads is None else allowed[:threads]

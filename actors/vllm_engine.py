@@ -1,0 +1,310 @@
+"""The vLLM adapter: an :class:`~actors.engine.Engine` on vLLM v1's ``AsyncLLM``, in-process.
+
+This is the only module that imports vllm, and it does so inside functions, so
+importing it (or ``actors``) works where vLLM is not installed. One engine is
+one ``AsyncLLM``: this process holds the front end (tokenizer, detokenizer,
+output handler), vLLM spawns the EngineCore and worker processes.
+
+Invariants:
+- ``forkjoin`` sampling parameters become vLLM's in exactly one function,
+  :func:`to_vllm_params`; outputs stream as deltas.
+- A request leaves the engine when its stream ends: finished, or aborted in a
+  ``finally`` when the consumer closes or cancels the stream.
+- A failed request raises :class:`RequestError`; a dead engine raises
+  :class:`EngineDeadError`; a failed start raises :class:`EngineStartError`
+  with a one-line message. Every wait here is bounded.
+- The process environment vLLM needs is set in one place, :func:`engine_env`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from actors.config import CPU_BLOCK_SIZE, EngineConfig, cpu_ids
+from actors.engine import (
+    Chunk,
+    EngineDeadError,
+    EngineStartError,
+    EngineStats,
+    GenerateRequest,
+    RequestError,
+)
+from actors.models import ModelError, resolve_model
+from graphs.params import SamplingParams
+
+if TYPE_CHECKING:
+    import vllm
+
+GiB = 1 << 30
+ABORT_TIMEOUT_S = 10.0
+SHUTDOWN_TIMEOUT_S = 30.0
+RATE_WINDOW_S = 5.0
+
+
+def engine_env(config: EngineConfig) -> dict[str, str]:
+    """The environment vLLM reads; values a user already exported win (see :func:`apply_env`)."""
+    cpus = cpu_ids(config.cpu_threads)
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+        # The AOT compile cache fails to load on CPU and doubles the start time.
+        "VLLM_USE_AOT_COMPILE": "0",
+        # Small machines: bind OpenMP to every allowed core, reserve none for the scheduler.
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+        "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(i) for i in cpus),
+    }
+
+
+def apply_env(config: EngineConfig) -> None:
+    """Export :func:`engine_env` into this process before vLLM starts (user exports win)."""
+    for key, value in engine_env(config).items():
+        os.environ.setdefault(key, value)
+
+
+def to_vllm_params(params: SamplingParams, json_schema: dict | None = None) -> vllm.SamplingParams:
+    """The one conversion from forkjoin's sampling parameters to vLLM's."""
+    from vllm import SamplingParams as VllmSamplingParams
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+    structured = None if json_schema is None else StructuredOutputsParams(json=json_schema)
+    return VllmSamplingParams(
+        max_tokens=params.max_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        stop=list(params.stop) or None,
+        seed=params.seed,
+        output_kind=RequestOutputKind.DELTA,
+        structured_outputs=structured,
+    )
+
+
+def render_prompt(tokenizer: Any, request: GenerateRequest) -> list[int]:
+    """Token ids of the request: chat template (system, prompt, assistant prefix) unless raw."""
+    if request.raw:
+        return list(tokenizer.encode(request.prompt))
+    if not getattr(tokenizer, "chat_template", None):
+        raise RequestError("the model has no chat template: send the request with raw=True")
+    messages = [{"role": "user", "content": request.prompt}]
+    if request.system is not None:
+        messages.insert(0, {"role": "system", "content": request.system})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer.encode(text + request.assistant_prefix, add_special_tokens=False))
+
+
+def build_engine_args(config: EngineConfig, model_path: str, *, is_cpu: bool) -> Any:
+    """vLLM ``AsyncEngineArgs`` for ``config`` (the model already resolved to a directory)."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    block_size = config.block_size or (CPU_BLOCK_SIZE if is_cpu else None)
+    return AsyncEngineArgs(
+        model=model_path,
+        max_model_len=config.max_model_len,
+        kv_cache_memory_bytes=int(config.kv_cache_gib * GiB),
+        dtype=config.dtype.value,
+        block_size=block_size,
+        tensor_parallel_size=config.tensor_parallel_size,
+        enforce_eager=config.enforce_eager,
+        max_num_seqs=config.max_num_seqs,
+        enable_prefix_caching=config.enable_prefix_caching,
+        seed=config.seed,
+        disable_log_stats=True,
+    )
+
+
+class StatsRecorder:
+    """Collects vLLM's per-step stats (a vLLM stat logger, duck-typed): queue, cache hits, rate."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.prefix_queries = 0
+        self.prefix_hits = 0
+        self.generated = 0
+        self._recent: collections.deque[tuple[float, int]] = collections.deque()
+
+    def __call__(self, vllm_config: Any, engine_index: int = 0) -> StatsRecorder:
+        """vLLM calls its stat logger factories with (config, engine index)."""
+        return self
+
+    def record(self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None,
+               engine_idx: int = 0) -> None:
+        if scheduler_stats is not None:
+            self.waiting = scheduler_stats.num_waiting_reqs
+            self.prefix_queries += scheduler_stats.prefix_cache_stats.queries
+            self.prefix_hits += scheduler_stats.prefix_cache_stats.hits
+        if iteration_stats is not None and iteration_stats.num_generation_tokens:
+            self.generated += iteration_stats.num_generation_tokens
+            self._recent.append((iteration_stats.iteration_timestamp, iteration_stats.num_generation_tokens))
+
+    def tokens_per_s(self, now: float) -> float:
+        """Generated tokens per second over the last few seconds (0 when idle)."""
+        while self._recent and self._recent[0][0] < now - RATE_WINDOW_S:
+            self._recent.popleft()
+        return sum(n for _, n in self._recent) / RATE_WINDOW_S
+
+    def hit_rate(self) -> float | None:
+        return self.prefix_hits / self.prefix_queries if self.prefix_queries else None
+
+    def log_engine_initialized(self) -> None:
+        pass
+
+    def log(self) -> None:
+        pass
+
+    def record_sleep_state(self, is_awake: int, level: int) -> None:
+        pass
+
+
+class VllmEngine:
+    """One in-process vLLM ``AsyncLLM`` behind the :class:`~actors.engine.Engine` protocol.
+
+    Build it with ``await VllmEngine.start(config, name=...)``; release it with ``aclose()``.
+    """
+
+    def __init__(self, llm: Any, config: EngineConfig, recorder: StatsRecorder, *, name: str) -> None:
+        self.name = name
+        self.config = config
+        self._llm = llm
+        self._recorder = recorder
+        self._tokenizer = llm.get_tokenizer()
+        self._live: set[str] = set()
+        self._closed = False
+
+    @classmethod
+    async def start(cls, config: EngineConfig, *, name: str = "vllm") -> VllmEngine:
+        """Resolve the model, start vLLM (bounded by ``config.start_timeout_s``) and return the engine."""
+        try:
+            model_path = resolve_model(config.model).path
+        except ModelError as e:
+            raise EngineStartError(str(e)) from e
+        apply_env(config)
+        recorder = StatsRecorder()
+        try:
+            async with asyncio.timeout(config.start_timeout_s):
+                llm = await asyncio.to_thread(_build_llm, config, str(model_path), recorder)
+        except TimeoutError as e:
+            raise EngineStartError(
+                f"vLLM engine for {model_path} did not start within {config.start_timeout_s:g} s"
+            ) from e
+        except Exception as e:  # vLLM raises many types on start; all mean "could not start"
+            raise EngineStartError(f"vLLM engine for {model_path} failed to start: {_one_line(e)}") from e
+        return cls(llm, config, recorder, name=name)
+
+    async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        """Stream deltas of the request; closing or cancelling the stream aborts it in vLLM."""
+        from vllm.inputs import TokensPrompt
+        from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDeadError
+
+        self._check_alive()
+        ids = render_prompt(self._tokenizer, request)
+        params = to_vllm_params(request.params, request.json_schema)
+        stream = self._llm.generate(TokensPrompt(prompt_token_ids=ids), params, request.request_id)
+        self._live.add(request.request_id)
+        prompt_tokens: int | None = len(ids)  # reported on the first chunk only
+        finished = False
+        try:
+            async for out in stream:
+                chunk = self._chunk(out, prompt_tokens)
+                prompt_tokens = None
+                finished = chunk.finish_reason is not None
+                yield chunk
+        except VllmEngineDeadError as e:
+            raise EngineDeadError(f"vLLM engine {self.name} died during request {request.request_id}") from e
+        except Exception as e:  # any other vLLM failure concerns this request only
+            raise RequestError(f"request {request.request_id} failed: {_one_line(e)}") from e
+        finally:
+            self._live.discard(request.request_id)
+            if not finished:
+                await self._abort(request.request_id)
+            await stream.aclose()
+
+    def _chunk(self, out: Any, prompt_tokens: int | None) -> Chunk:
+        completion = out.outputs[0]
+        return Chunk(
+            text=completion.text,
+            tokens=len(completion.token_ids),
+            finish_reason=completion.finish_reason if out.finished else None,
+            prompt_tokens=prompt_tokens,
+            cached_tokens=out.num_cached_tokens if prompt_tokens is not None else None,
+            replica=self.name,
+        )
+
+    async def _abort(self, request_id: str) -> None:
+        """Abort one request (bounded); a dead engine has nothing left to abort."""
+        if self._llm.errored:
+            return
+        async with asyncio.timeout(ABORT_TIMEOUT_S):
+            await self._llm.abort(request_id)
+
+    async def stats(self) -> EngineStats:
+        """Running and waiting requests, prefix-cache hit rate and recent tokens/s."""
+        self._check_alive()
+        unfinished = self._llm.get_num_unfinished_requests()
+        waiting = min(self._recorder.waiting, unfinished)
+        return EngineStats(
+            name=self.name,
+            running=unfinished - waiting,
+            waiting=waiting,
+            prefix_cache_hit_rate=self._recorder.hit_rate(),
+            tokens_per_s=self._recorder.tokens_per_s(time.time()),
+            generated_tokens=self._recorder.generated,
+        )
+
+    async def aclose(self) -> None:
+        """Abort pending requests and shut vLLM down (its processes exit). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._live and not self._llm.errored:
+            async with asyncio.timeout(ABORT_TIMEOUT_S):
+                await self._llm.abort(list(self._live))
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+            await self._stop_output_handler()
+            await asyncio.to_thread(self._llm.shutdown)
+        self._llm = _ClosedLlm()  # AsyncLLM.__del__ shuts down again, noisily at interpreter exit
+
+    async def _stop_output_handler(self) -> None:
+        """Cancel vLLM's output loop first, so stopping EngineCore is not logged as a crash."""
+        handler = getattr(self._llm, "output_handler", None)
+        if handler is None or handler.done():
+            return
+        handler.cancel()
+        await asyncio.wait([handler])
+
+    def _check_alive(self) -> None:
+        if self._closed:
+            raise EngineDeadError(f"engine {self.name} is closed")
+        if self._llm.errored:
+            raise EngineDeadError(f"engine {self.name} is dead: {_one_line(self._llm.dead_error)}")
+
+
+class _ClosedLlm:
+    """Stands in for a shut-down AsyncLLM: nothing is running, nothing can be aborted."""
+
+    errored = False
+
+    def get_num_unfinished_requests(self) -> int:
+        return 0
+
+    async def abort(self, request_id: str | list[str]) -> None:
+        return None
+
+
+def _build_llm(config: EngineConfig, model_path: str, recorder: StatsRecorder) -> Any:
+    """Create the AsyncLLM (blocking: loads the model, starts EngineCore); run in a thread."""
+    from vllm.platforms import current_platform
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    args = build_engine_args(config, model_path, is_cpu=current_platform.is_cpu())
+    return AsyncLLM.from_engine_args(args, stat_loggers=[recorder])
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,118 @@
+"""The vLLM adapter's pure parts: prompt rendering, parameter conversion, env, start errors.
+
+Runs without vLLM except the conversion tests, which skip when it is absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from actors.config import CPU_BLOCK_SIZE, EngineConfig
+from actors.engine import EngineStartError, GenerateRequest, RequestError
+from actors.vllm_engine import VllmEngine, engine_env, render_prompt
+from graphs.params import SamplingParams
+
+
+class FakeTokenizer:
+    """Chat template: '<role>content' per message, then '<assistant>'; encode = one id per char."""
+
+    chat_template = "fake"
+
+    def __init__(self) -> None:
+        self.encoded: list[tuple[str, bool]] = []
+
+    def apply_chat_template(self, messages, *, tokenize: bool, add_generation_prompt: bool) -> str:
+        assert tokenize is False and add_generation_prompt is True
+        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        self.encoded.append((text, add_special_tokens))
+        return [ord(c) for c in text]
+
+
+def request(**fields) -> GenerateRequest:
+    return GenerateRequest(request_id="r1", prompt="Hi?", **fields)
+
+
+def test_chat_prompt_has_system_prompt_and_assistant_prefix() -> None:
+    tokenizer = FakeTokenizer()
+    render_prompt(tokenizer, request(system="Be brief.", assistant_prefix="Sure:"))
+    assert tokenizer.encoded == [("<system>Be brief.<user>Hi?<assistant>Sure:", False)]
+
+
+def test_chat_prompt_without_system() -> None:
+    tokenizer = FakeTokenizer()
+    ids = render_prompt(tokenizer, request())
+    assert ids == [ord(c) for c in "<user>Hi?<assistant>"]
+
+
+def test_raw_prompt_skips_the_template() -> None:
+    tokenizer = FakeTokenizer()
+    render_prompt(tokenizer, request(raw=True, system="ignored"))
+    assert tokenizer.encoded == [("Hi?", True)]
+
+
+def test_model_without_chat_template_needs_raw() -> None:
+    tokenizer = FakeTokenizer()
+    tokenizer.chat_template = None
+    with pytest.raises(RequestError, match="no chat template: send the request with raw=True"):
+        render_prompt(tokenizer, request())
+
+
+def test_engine_env_binds_the_allowed_cores() -> None:
+    env = engine_env(EngineConfig(cpu_threads=1))
+    first = min(os.sched_getaffinity(0))
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == str(first)
+    assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_USE_AOT_COMPILE"] == "0"
+    assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+
+
+def test_config_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="extra_field"):
+        EngineConfig(extra_field=1)
+
+
+def test_start_with_unknown_model_is_a_one_line_start_error() -> None:
+    with pytest.raises(EngineStartError, match=r"^unknown model 'no-such-model': not a registry model") as info:
+        asyncio.run(VllmEngine.start(EngineConfig(model="no-such-model")))
+    assert "\n" not in str(info.value)
+
+
+def test_sampling_params_conversion() -> None:
+    pytest.importorskip("vllm")
+    from vllm.sampling_params import RequestOutputKind
+
+    from actors.vllm_engine import to_vllm_params
+
+    params = SamplingParams(max_tokens=7, temperature=0.5, top_p=0.9, stop=("\n\n", "END"), seed=3)
+    converted = to_vllm_params(params)
+    assert (converted.max_tokens, converted.temperature, converted.top_p, converted.seed) == (7, 0.5, 0.9, 3)
+    assert converted.stop == ["\n\n", "END"]
+    assert converted.output_kind is RequestOutputKind.DELTA
+    assert converted.structured_outputs is None
+
+
+def test_sampling_params_conversion_with_schema_and_no_stop() -> None:
+    pytest.importorskip("vllm")
+    from actors.vllm_engine import to_vllm_params
+
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    converted = to_vllm_params(SamplingParams(), schema)
+    assert converted.structured_outputs.json == schema
+    assert not converted.stop
+    assert converted.temperature == 0.0
+
+
+def test_engine_args_on_cpu() -> None:
+    pytest.importorskip("vllm")
+    from actors.vllm_engine import build_engine_args
+
+    args = build_engine_args(EngineConfig(kv_cache_gib=0.5, max_model_len=1024), "/models/x", is_cpu=True)
+    assert args.block_size == CPU_BLOCK_SIZE
+    assert args.kv_cache_memory_bytes == 1 << 29
+    assert args.enable_prefix_caching is True
+    assert (args.model, args.max_model_len, args.dtype) == ("/models/x", 1024, "bfloat16")
+    assert build_engine_args(EngineConfig(), "/m", is_cpu=False).block_size is None
