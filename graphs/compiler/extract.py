@@ -39,8 +39,11 @@ _QUESTION_WORDS = re.compile(r"\bquestions?\b|\bpreguntas?\b|\bquestions?\b|\bfr
                              re.IGNORECASE)
 
 
+_FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+
+
 def candidates(prompt: str, language: str) -> list[Found]:
-    """Every structure any finder sees, scored."""
+    """Every structure any finder sees outside code blocks, scored."""
     lines = patterns.split_lines(prompt)
     found = [
         *patterns.numbered_lists(prompt, lines),
@@ -57,7 +60,8 @@ def candidates(prompt: str, language: str) -> list[Found]:
         *inline.record_keys(prompt, lines),
         *inline.several_questions(prompt, lines, language),
     ]
-    return [_score(prompt, f) for f in found]
+    fences = [m.span() for m in _FENCE.finditer(prompt)]
+    return [_score(prompt, f) for f in found if not any(a <= f.start < b for a, b in fences)]
 
 
 def _score(prompt: str, found: Found) -> Found:

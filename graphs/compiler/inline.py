@@ -314,6 +314,8 @@ def colon_lists(text: str, language: str) -> list[Found]:
         items = split_list(body, conj)
         if len(items) < 2 or not all(_short_item(i) for i in items) or not re.search(r"[,;、，；]", body):
             continue
+        if re.search(r"[:：]", body) or body.count('"') % 2:
+            continue  # "Label: text" or a quotation cut in half, not a list
         found.append(Found("colon-list", m.start("list"), m.start("list") + len(body), tuple(items),
                            strength=4, intro=intro))
     return found

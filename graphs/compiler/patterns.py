@@ -69,7 +69,7 @@ def clean_item(text: str) -> str:
 
 _NUM_MARK = re.compile(
     r"^[ \t]*(?:"
-    r"(?:(?P<label>Q|[A-Z][a-z]{1,15}|[А-Я][а-я]{1,15})\s*#?)?(?P<d>\d{1,3}|[０-９]{1,2})\s*(?:[.)\]:：、．]|\s[-–](?=\s)|-(?=\s))"
+    r"(?:(?P<label>Q|[A-Z][a-z]{1,15}|[А-Я][а-я]{1,15})\s*#?)?(?P<d>\d{1,3}|[０-９]{1,2})\s*(?:[.)\]:：、．]|\s[-–](?=\s)|-(?=\s)|/(?=\s|[^\W\d_]))"
     r"|[(（\[](?P<p>\d{1,3})[)）\]]"
     r"|(?P<l>[a-h])[.)](?=\s)"
     r"|[(（](?P<pl>[a-h])[)）]"
@@ -97,8 +97,29 @@ def _marker_kind(m: re.Match[str]) -> str:
     return f"{kind}:{m.group('label').lower()}" if kind == "d" and m.group("label") else kind
 
 
+def _split_merged(lines: list[Line]) -> list[Line]:
+    """'1/ first? 2/ second?' on one line becomes two lines (same offsets into the prompt)."""
+    out: list[Line] = []
+    for line in lines:
+        m = _NUM_MARK.match(line.text)
+        value = _marker_value(m) if m and m.group("d") else None
+        while value is not None:
+            nxt = re.search(r"\s(" + str(value + 1) + r")\s*[.)/]\s*(?=[^\W\d_])", line.text[m.end("d"):])
+            if not nxt:
+                break
+            cut = m.end("d") + nxt.start() + 1
+            out.append(Line(line.start, line.start + cut - 1, line.text[: cut - 1]))
+            line = Line(line.start + cut, line.end, line.text[cut:])
+            m, value = _NUM_MARK.match(line.text), value + 1
+            if not m:
+                break
+        out.append(line)
+    return out
+
+
 def numbered_lists(text: str, lines: list[Line]) -> list[Found]:
     """Runs of lines numbered 1, 2, 3... (or a, b, c / 一, 二, 三), one item per number."""
+    lines = _split_merged(lines)
     marks = []
     for i, line in enumerate(lines):
         m = _NUM_MARK.match(line.text)
@@ -145,7 +166,7 @@ def _intro_before(lines: list[Line], index: int) -> str:
     return ""
 
 
-_INLINE_MARK = re.compile(r"(?:(?<=\s)|^)\(?(\d{1,2})[.)]\s+(?=\S)")
+_INLINE_MARK = re.compile(r"(?:(?<=\s)|^)\(?(\d{1,2})[.)/]\s+(?=\S)")
 
 
 def inline_numbered(text: str, lines: list[Line]) -> list[Found]:
@@ -267,9 +288,12 @@ def _single_line_paragraphs(lines: list[Line], run: list[int], nxt: int) -> bool
 def _line_candidate(lines: list[Line], run: list[int]) -> Found | None:
     texts = [lines[k].text.strip() for k in run]
     intro = _intro_before(lines, run[0])
-    first_is_intro = texts[0].endswith((":", "：")) or (
-        texts[0].endswith((".", "?", "。", "？")) and re.search(lang.LIST_INTRO + "|" + lang.FOR_EACH, texts[0], re.I))
-    if first_is_intro and len(run) >= 3:
+    heads = [j for j, t in enumerate(texts[:-2]) if t.endswith((":", "："))]
+    if heads:  # "Questions:" inside the block: the items start after the last such heading
+        j = heads[-1]
+        intro, run, texts = texts[j], run[j + 1:], texts[j + 1:]
+    elif len(run) >= 3 and not is_question(texts[0]) and texts[0].endswith((".", "。")) and \
+            re.search(lang.LIST_INTRO + "|" + lang.FOR_EACH, texts[0], re.IGNORECASE):
         intro, run, texts = texts[0], run[1:], texts[1:]
     questions = sum(is_question(t) for t in texts)
     has_intro = intro.endswith((":", "：")) or bool(re.search(lang.LIST_INTRO, intro[-120:], re.IGNORECASE))

@@ -234,3 +234,22 @@ def test_counts_in_portuguese_and_italian(prompt, n):
 
 def test_number_words_that_are_english_words_do_not_count():
     assert not compiled_schema("Give due credit to the authors of the study.").passes
+
+
+def test_numbers_merged_on_one_line_and_slash_markers():
+    s = compiled_schema("Answer these questions:\n1/ What is DNA? 2/ What is RNA?\n3/What is a gene?")
+    assert s.data == ["What is DNA?", "What is RNA?", "What is a gene?"]
+
+
+def test_lines_inside_code_blocks_are_never_items():
+    s = compiled_schema("Can you find the bug in this function?\n\n```\ndef f(a, b):\n    x = a + 1\n    y = b + 2\n"
+                        "    return x * y\n```")
+    assert not s.passes
+
+
+def test_heading_inside_a_block_starts_the_items():
+    s = compiled_schema("I have a text and some questions about it.\nQuestions:\nWho called?\nWhy did they call?\n"
+                        "When will they call back?\n\ntext:\nAnna called on Monday because her order was late. "
+                        "She said she would call again on Friday if it had not arrived by then.")
+    assert s.data == ["Who called?", "Why did they call?", "When will they call back?"]
+    assert s.context.startswith("text:") or s.context.startswith("Anna")
