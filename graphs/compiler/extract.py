@@ -81,7 +81,8 @@ def _score(prompt: str, found: Found) -> Found:
     after = prompt[found.end: found.end + 300]
     if questions == 0 and len(re.findall(r"[?？]", after)) == 1 and not _PROCESS.search(found.intro[-100:]):
         strength -= 3  # premises for the one question that follows them
-    if found.pattern == "quoted" and not _PROCESS.search(intro):
+    if found.pattern == "quoted" and not _PROCESS.search(intro) and \
+            not re.search(r"\b(?:following|below|listed)\b|以下|下列|次の|следующ", intro, re.IGNORECASE):
         strength -= 2  # quotations inside a passage, not a list the request hands over
     if questions == 0 and found.start >= 300 and not _PROCESS.search(intro) and found.n is None:
         strength -= 2  # a list deep inside a passage, introduced by the passage itself

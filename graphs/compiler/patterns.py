@@ -292,7 +292,8 @@ def _line_candidate(lines: list[Line], run: list[int]) -> Found | None:
     if heads:  # "Questions:" inside the block: the items start after the last such heading
         j = heads[-1]
         intro, run, texts = texts[j], run[j + 1:], texts[j + 1:]
-    elif len(run) >= 3 and not is_question(texts[0]) and texts[0].endswith((".", "。")) and \
+    elif len(run) >= 3 and texts[0].endswith((".", "。", "?", "？")) and \
+            not any(is_question(t) for t in texts[1:]) and \
             re.search(lang.LIST_INTRO + "|" + lang.FOR_EACH, texts[0], re.IGNORECASE):
         intro, run, texts = texts[0], run[1:], texts[1:]
     questions = sum(is_question(t) for t in texts)

@@ -253,3 +253,10 @@ def test_heading_inside_a_block_starts_the_items():
                         "She said she would call again on Friday if it had not arrived by then.")
     assert s.data == ["Who called?", "Why did they call?", "When will they call back?"]
     assert s.context.startswith("text:") or s.context.startswith("Anna")
+
+
+def test_quoted_lines_after_a_question_that_introduces_them():
+    s = compiled_schema('What is the sentiment of the following tweets?\n"I love this phone"\n"Worst day ever"\n'
+                        '"Meh, it\'s fine"')
+    assert s.data == ["I love this phone", "Worst day ever", "Meh, it's fine"]
+    assert s.category == Category.SENTIMENT_ANALYSIS
