@@ -19,8 +19,9 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +40,9 @@ from graphs.pasta.training import (
 )
 from orchestrator.engines import add_engine_arguments, open_engine, options_from_args
 from orchestrator.pasta import Interpreter, PastaConfig, PastaMode, PastaResult
+
+
+T = TypeVar("T")
 
 
 class DatasetError(ForkjoinError):
@@ -110,6 +114,16 @@ def _config(args: argparse.Namespace) -> PastaConfig:
     )
 
 
+async def _on_engine(args: argparse.Namespace, work: Callable[[Engine], Awaitable[T]]) -> T:
+    """Open the engine the command line names, do ``work`` on it, and release it."""
+    opened = open_engine(options_from_args(args))
+    if hasattr(opened, "__aenter__"):
+        async with opened as engine:
+            return await work(engine)
+    with opened as engine:  # the synchronous form open_engine had before it became async
+        return await work(engine)
+
+
 def _read(path: Path) -> str:
     return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
 
@@ -141,8 +155,8 @@ def graph_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    with open_engine(options_from_args(args)) as engine:
-        result = asyncio.run(Interpreter(engine, _config(args)).answer(args.prompt))
+    config = _config(args)
+    result = asyncio.run(_on_engine(args, lambda engine: Interpreter(engine, config).answer(args.prompt)))
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
@@ -275,8 +289,7 @@ def bench_command(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    with open_engine(options_from_args(args)) as engine:
-        results = asyncio.run(run_bench(engine, rows, config, emit))
+    results = asyncio.run(_on_engine(args, lambda engine: run_bench(engine, rows, config, emit)))
     summary = summarize(results)
     print(json.dumps({"summary": summary}) if args.json else f"summary: {json.dumps(summary)}")
     return 0
@@ -358,8 +371,7 @@ def annotate_command(args: argparse.Namespace) -> int:
     rows = _rows(args.file, args.limit)
     needs_engine = args.predictor == "engine" or args.generate
     if needs_engine:
-        with open_engine(options_from_args(args)) as engine:
-            examples = asyncio.run(_annotate_all(engine, rows, args))
+        examples = asyncio.run(_on_engine(args, lambda engine: _annotate_all(engine, rows, args)))
     else:
         examples = asyncio.run(_annotate_all(None, rows, args))
     lines = "".join(example.model_dump_json() + "\n" for example in examples)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -63,8 +63,8 @@ def pasta_model(request: GenerateRequest) -> str:
 def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     engine = ScriptedEngine(pasta_model, token_delay_s=0.005)
 
-    @contextmanager
-    def fake_open(options):
+    @asynccontextmanager
+    async def fake_open(options):
         yield engine
 
     monkeypatch.setattr(pasta_cli, "open_engine", fake_open)
