@@ -4,9 +4,11 @@ Pure: no I/O, no engines. Public API: :func:`parse` / :func:`validate`
 (raising :class:`PastaSyntaxError` with line, column and rule),
 :func:`remove_pasta`, :func:`render` (canonical form), :func:`main_stream`,
 :func:`dump` (scope tree), :func:`sync_prefix`, :func:`strip_tags` (lenient,
-never raises), and the tree types. Graph conversion lives in
-``graphs.pasta.convert``; training-data construction in
-``graphs.pasta.training``.
+never raises), and the tree types. Modules behind it: ``lexer`` (tags and
+the error type), ``tree`` (parser), ``render``, ``prefix`` (section 2),
+``convert`` (task graphs), ``stream`` (tags read from a token stream),
+``lists`` (list structure, also while streaming), ``prompts`` (the prompted
+mode's system prompt) and ``training`` (list heuristic, masks, filters).
 """
 
 from graphs.pasta.lexer import PastaSyntaxError, Rule, TagKind, strip_tags
