@@ -2,9 +2,10 @@
 
 Policy (the paper's dataset heuristic, applied while decoding): the main
 answer streams plainly. Once an item's header is out (``1. Eye strain:``),
-the interpreter ends that stream, forks the item's elaboration (the answer so
-far, headers only, then the header; the fork is cut where its text starts the
-next item or a new paragraph) and asks the main stream for the next header by
+the interpreter ends that stream, forks the item's elaboration (the answer
+before the list, then this item's header alone: shown every header before it,
+a model imitates the bare skeleton and writes one-line elaborations; the fork
+is cut where its text starts the next item or a new paragraph) and asks the main stream for the next header by
 writing the next marker itself (``\\n2.``). The list ends at the first item
 whose fork ended with a new paragraph or the end of the answer; later
 speculated items are dropped. The main stream then resumes after the joined
@@ -142,7 +143,7 @@ async def _list(
                 break
             lines.append(lead[1:] + streamed.text)
             view += "\n" + lines[-1]
-            forks.append(group.create_task(_elaborate(run, view, header.indent)))
+            forks.append(group.create_task(_elaborate(run, prefix + lines[-1], header.indent)))
             marker = streamed.header.marker
         results = await _keep_until_end(forks)
     return _join(lines, results), results[-1].end, used
