@@ -9,7 +9,8 @@ is cut where its text starts the next item or a new paragraph) and asks the main
 writing the next marker itself (``\\n2.``). The list ends at the first item
 whose fork ended with a new paragraph or the end of the answer; later
 speculated items are dropped. The main stream then resumes after the joined
-list. A plain answer without lists is one request.
+list (and ends at once if the answer is over). A plain answer without lists
+is one request.
 
 State lives in the run (:class:`orchestrator.pasta._Run`): stream records and
 the fork counter. Forks of one list run in one ``TaskGroup``; a fork whose
@@ -61,12 +62,11 @@ async def decode_lists(run: _Run) -> _Written:
         plain.append(before)
         annotated.append(before)
         item = streamed.text[streamed.header.line_start :]
-        written, end, used = await _list(run, counter, "".join(plain), item, streamed.header, remaining)
+        written, used = await _list(run, counter, "".join(plain), item, streamed.header, remaining)
         remaining -= used
         plain.append(written.plain)
         annotated.append(written.annotated)
-        if end is ItemEnd.END:
-            break
+        # Even when the last fork ended the answer, the main stream decides: a fork sees less than it does.
     return _Written("".join(plain), "".join(annotated))
 
 
@@ -127,7 +127,7 @@ def _shift(header: Header, by: int) -> Header:
 
 async def _list(
     run: _Run, counter: _Counter, prefix: str, first_item: str, header: Header, remaining: int
-) -> tuple[_Written, ItemEnd, int]:
+) -> tuple[_Written, int]:
     """Fork every item of the list that starts with ``first_item``; returns the joined list."""
     lines = [first_item]
     used = 0
@@ -146,7 +146,7 @@ async def _list(
             forks.append(group.create_task(_elaborate(run, prefix + lines[-1], header.indent)))
             marker = streamed.header.marker
         results = await _keep_until_end(forks)
-    return _join(lines, results), results[-1].end, used
+    return _join(lines, results), used
 
 
 def _ended(forks: list[asyncio.Task[_Streamed]]) -> bool:
