@@ -301,3 +301,40 @@ def test_an_answer_ending_inside_a_scope_still_joins_its_forks() -> None:
     assert result.text == "A B filled."
     assert result.annotated == "A<scope> B<promise/><async> filled.</async></scope>"
     assert engine.active == set()
+
+
+# -- property: any valid annotated answer is reproduced exactly -------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from graphs.pasta import render  # noqa: E402
+
+segment = st.lists(st.sampled_from([" alpha", " beta", " gamma delta", "\nline", " x."]), min_size=1, max_size=3).map("".join)
+
+
+@st.composite
+def scope_text(draw: st.DrawFn, depth: int = 0) -> str:
+    parts = ["<scope>", draw(segment)]
+    for _ in range(draw(st.integers(1, 3))):
+        body = draw(segment)
+        if depth < 1 and draw(st.booleans()):
+            body += draw(scope_text(depth + 1)) + draw(segment)
+        parts += ["<promise/><async>", body, "</async>", draw(segment)]
+    if depth < 1 and draw(st.booleans()):
+        parts += [draw(scope_text(depth + 1)), draw(segment)]
+    return "".join([*parts, "</scope>"])
+
+
+answers = st.lists(st.one_of(segment, scope_text()), min_size=1, max_size=3).map("".join)
+
+
+@settings(max_examples=40, deadline=None)
+@given(answers)
+def test_any_valid_answer_is_reproduced_with_forks_joined_in_order(text: str) -> None:
+    engine = ScriptedEngine(model_writing(text), token_delay_s=0.0)
+    result = answer(engine)
+    assert result.text == remove_pasta(text)
+    assert result.annotated == render(parse(text))
+    assert result.forks == text.count("<promise/>")
+    assert result.fell_back is None and engine.active == set()
