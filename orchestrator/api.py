@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from actors.engine import Engine
 from graphs import Graph
 from orchestrator.config import RuntimeConfig
@@ -24,8 +26,13 @@ def run(
     """
     if engine is not None:
         return Runtime(engine, config).run(graph)
-    with open_engine(options or EngineOptions()) as opened:
-        return Runtime(opened, config).run(graph)
+    return asyncio.run(_run_on_default(graph, config, options or EngineOptions()))
+
+
+async def _run_on_default(graph: Graph, config: RuntimeConfig | None, options: EngineOptions) -> RunResult:
+    graph.validate()  # before paying for an engine start
+    async with open_engine(options) as opened:
+        return await Runtime(opened, config).arun(graph)
 
 
 async def arun(graph: Graph, *, engine: Engine, config: RuntimeConfig | None = None) -> RunResult:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,8 +29,11 @@ class EngineOptions(BaseModel):
     kv_cache_gib: float = Field(1.0, gt=0, description="KV cache per replica (CPU engines), GiB.")
 
     @property
-    def model_label(self) -> str:
-        return self.model or "default"
+    def model_name(self) -> str:
+        """The model to load: the one asked for, else the registry's default."""
+        from actors.models import DEFAULT_MODEL
+
+        return self.model or DEFAULT_MODEL
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,17 +56,31 @@ def options_from_args(args: argparse.Namespace) -> EngineOptions:
     )
 
 
-@contextmanager
-def open_engine(options: EngineOptions) -> Iterator[Engine]:
-    """Connect to Ray, start the replicas, yield the pool; tear all of it down at exit."""
-    from actors.models import resolve_model
-    from actors.pool import ReplicaPool
-    from cluster import connect
+@asynccontextmanager
+async def open_engine(options: EngineOptions) -> AsyncIterator[Engine]:
+    """Connect to Ray, start the vLLM replicas, yield the pool; tear all of it down at exit.
 
-    model = resolve_model(options.model)
-    with connect(options.address):
-        pool = ReplicaPool.for_model(model, options)
-        try:
+    On an embedded cluster the model is resolved first, so a missing model is
+    a one-line error before Ray starts. On a joined cluster the workers
+    resolve it, since the model may live only on their disks.
+    """
+    from actors.config import EngineConfig
+    from actors.models import resolve_model
+    from actors.pool import PoolConfig, ReplicaPool, fitting_replicas
+    from actors.replica import VllmSpec
+    from cluster import Accelerator, ClusterError, connect, resolve_address
+
+    if resolve_address(options.address) is None:
+        resolve_model(options.model_name)
+    with connect(options.address) as cluster:
+        engine = EngineConfig(
+            model=options.model_name, max_model_len=options.max_model_len, kv_cache_gib=options.kv_cache_gib
+        )
+        accelerator = Accelerator.GPU if cluster.gpus else Accelerator.CPU
+        spec = VllmSpec(engine=engine, accelerator=accelerator)
+        replicas = options.replicas or fitting_replicas(spec)
+        if replicas < 1:
+            raise ClusterError(f"no node of the cluster at {cluster.address} has room for a {accelerator} replica")
+        pool = await ReplicaPool.start(PoolConfig(spec=spec, replicas=replicas, name="run"))
+        async with pool:
             yield pool
-        finally:
-            pool.shutdown()

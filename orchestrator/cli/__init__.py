@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -71,5 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """Console-script wrapper."""
+    """Console-script wrapper.
+
+    SIGTERM (``timeout``, ``kill``, a job scheduler) is treated like Ctrl-C:
+    it raises KeyboardInterrupt, so asyncio cancels the run and the engine
+    context managers shut replicas and the embedded Ray down instead of
+    leaving engine processes behind.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main())

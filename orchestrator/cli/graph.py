@@ -20,14 +20,20 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def load_graph(path: Path) -> Graph:
-    """Read a graph file; also accepts a JSON object holding one under the key 'graph'."""
+    """Read a graph file, or the ``graph`` of a ``forkjoin run/compile --json`` output.
+
+    Edges, when present, are derived data (every node names its dependencies)
+    and are not read.
+    """
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
         return Graph.from_json(text)  # raises the typed SerializationError
-    if isinstance(data, dict) and isinstance(data.get("graph"), dict) and "nodes" in data["graph"]:
+    if isinstance(data, dict) and isinstance(data.get("graph"), dict):
         data = data["graph"]
+    if isinstance(data, dict) and "edges" in data:
+        data = {k: v for k, v in data.items() if k != "edges"}
     return Graph.from_json(json.dumps(data))
 
 

@@ -1,4 +1,9 @@
-"""``forkjoin run``: answer a prompt (or run a graph file) on real engines."""
+"""``forkjoin run``: answer a prompt (or run a graph file) on real engines.
+
+A prompt is compiled first: strategy ``auto`` runs the compiled graph when
+validation passes and the one-node serial graph otherwise; ``serial`` and
+``parallel`` force a shape; ``--compare`` runs both on the same replicas.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ import json
 import sys
 from pathlib import Path
 
-from graphs import Graph, GraphError
+from graphs import Graph, GraphError, NodeKind
+from graphs.compiler import CompileOptions, graph_dict
 from orchestrator.cli.graph import load_graph
 from orchestrator.config import RuntimeConfig
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
 from orchestrator.results import RunResult
 from orchestrator.runtime import RunEvent, Runtime
+from orchestrator.strategies import Plan, Strategy, compare, plan
 from orchestrator.tracing import file_tracer_provider
 
 
@@ -21,8 +28,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="answer a prompt or run a graph file")
     run.add_argument("prompt", nargs="?", help="the prompt (omit with --graph)")
     run.add_argument("--graph", type=Path, help="run this graph JSON file instead of a prompt")
-    run.add_argument("--max-tokens", type=int, default=256, help="generation bound for a prompt (default 256)")
-    run.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: greedy)")
+    run.add_argument(
+        "--strategy", choices=[s.value for s in (Strategy.AUTO, Strategy.SERIAL, Strategy.PARALLEL)],
+        default="auto", help="auto (default): the compiled graph when it validates, else serial",
+    )
+    run.add_argument("--compare", action="store_true", help="run serial and parallel; print both and the speedup")
+    run.add_argument("--max-tokens", type=int, help="max_tokens of each generation (default: compiler's)")
+    run.add_argument("--max-fanout", type=int, default=64, help="most parallel subtasks (default 64)")
     run.add_argument("--max-concurrency", type=int, default=16, help="engine requests in flight (default 16)")
     run.add_argument("--node-timeout", type=float, default=300.0, help="seconds a node may generate (default 300)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
@@ -31,26 +43,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_command)
 
 
-def prompt_graph(prompt: str, *, max_tokens: int, temperature: float) -> Graph:
-    """The serial plan: the whole prompt as one generation."""
-    graph = Graph()
-    graph.generate(prompt, name="answer", literal=True, max_tokens=max_tokens, temperature=temperature)
-    return graph
+def compile_options(args: argparse.Namespace) -> CompileOptions:
+    tokens = {} if args.max_tokens is None else {"item_max_tokens": args.max_tokens, "serial_max_tokens": args.max_tokens}
+    return CompileOptions(max_fanout=args.max_fanout, **tokens)
 
 
-def _build(args: argparse.Namespace) -> tuple[Graph, str]:
+def _plan(args: argparse.Namespace) -> Plan | tuple[Graph, str]:
     if args.graph and args.prompt:
         raise GraphError("give either a PROMPT or --graph FILE, not both")
     if args.graph:
+        if args.compare or args.strategy != "auto":
+            raise GraphError("--strategy and --compare apply to a PROMPT, not to --graph")
         return load_graph(args.graph), "graph"
     if not args.prompt or not args.prompt.strip():
         raise GraphError("nothing to run: give a PROMPT or --graph FILE")
-    return prompt_graph(args.prompt, max_tokens=args.max_tokens, temperature=args.temperature), "serial"
+    strategy = Strategy.COMPARE if args.compare else Strategy(args.strategy)
+    return plan(args.prompt, strategy, compile_options(args))
 
 
 def _streamer(graph: Graph, enabled: bool):
-    generate_nodes = [n for n in graph.nodes() if n.kind.value == "generate"]
-    if not enabled or len(generate_nodes) != 1:
+    if not enabled or sum(n.kind is NodeKind.GENERATE for n in graph.nodes()) != 1:
         return None
 
     def on_event(event: RunEvent) -> None:
@@ -62,54 +74,80 @@ def _streamer(graph: Graph, enabled: bool):
 
 
 def run_command(args: argparse.Namespace) -> int:
-    graph, strategy = _build(args)
-    graph.validate()
+    chosen = _plan(args)
     options = options_from_args(args)
     config = RuntimeConfig(max_concurrency=args.max_concurrency, node_timeout_s=args.node_timeout)
+    if args.compare:
+        return _compare(args, options, config)
+    graph, strategy = chosen if isinstance(chosen, tuple) else (chosen.graph, chosen.executed.value)
+    graph.validate()
     stream = _streamer(graph, enabled=not args.json)
     tracer = file_tracer_provider(args.trace) if args.trace else None
     try:
-        with open_engine(options) as engine:
-            runtime = Runtime(engine, config, tracer_provider=tracer)
-            result = asyncio.run(runtime.arun(graph, on_event=stream))
+        result = asyncio.run(_execute(graph, options, config, stream, tracer))
     finally:
         if tracer is not None:
             tracer.shutdown()
-    report = run_report(graph, result, strategy=strategy, options=options)
+    report = run_report(graph_dict(graph), result, strategy=strategy, options=options)
+    if isinstance(chosen, Plan):
+        report["compile"] = {k: chosen.compiled[k] for k in ("category", "validation_tier", "reasons", "dependencies")}
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        if stream is None:
-            print(result.answer)
-        else:
-            print()
+        print() if stream else print(result.answer)
         _print_timings(report)
     return 0 if result.ok else 1
 
 
-def run_report(graph: Graph, result: RunResult, *, strategy: str, options: EngineOptions) -> dict:
-    """The machine-readable form of a run."""
+async def _execute(graph, options, config, stream, tracer) -> RunResult:
+    async with open_engine(options) as engine:
+        return await Runtime(engine, config, tracer_provider=tracer).arun(graph, on_event=stream)
+
+
+def _compare(args: argparse.Namespace, options: EngineOptions, config: RuntimeConfig) -> int:
+    async def both():
+        async with open_engine(options) as engine:
+            return await compare(engine, args.prompt, options=compile_options(args), config=config)
+
+    outcome = asyncio.run(both())
+    reports = {
+        name: run_report(run.graph, run.result, strategy=run.strategy.value, options=options)
+        for name, run in (("serial", outcome.serial), ("parallel", outcome.parallel))
+    }
+    if args.json:
+        print(json.dumps({**reports, "speedup": outcome.speedup}, indent=2, ensure_ascii=False))
+    else:
+        for name, report in reports.items():
+            print(f"=== {name} ({report['timings']['wall_s']:.2f} s) ===")
+            print(report["answer"])
+            print()
+        speedup = "n/a" if outcome.speedup is None else f"{outcome.speedup:.2f}x"
+        print(f"speedup (serial wall / parallel wall): {speedup}")
+    return 0 if outcome.serial.result.ok and outcome.parallel.result.ok else 1
+
+
+def run_report(graph: dict, result: RunResult, *, strategy: str, options: EngineOptions) -> dict:
+    """The machine-readable form of a run (``graph`` as graph_dict gives it)."""
     return {
         "answer": result.answer,
         "strategy": strategy,
-        "model": options.model_label,
+        "model": options.model_name,
         "ok": result.ok,
         "nodes": [n.model_dump(mode="json") for n in result.nodes],
         "timings": {"wall_s": result.wall_s, "ttft_s": result.ttft_s},
         "tokens": result.tokens,
-        "graph": json.loads(graph.to_json()),
+        "graph": graph,
     }
 
 
 def _print_timings(report: dict) -> None:
     t = report["timings"]
     ttft = "n/a" if t["ttft_s"] is None else f"{t['ttft_s']:.2f} s"
-    failed = [n["name"] for n in report["nodes"] if n["status"] != "done"]
     line = (
         f"[{report['strategy']} | {report['model']} | {len(report['nodes'])} nodes | "
         f"{report['tokens']} tokens | wall {t['wall_s']:.2f} s | first token {ttft}]"
     )
     print(line, file=sys.stderr)
-    for name in failed:
-        node = next(n for n in report["nodes"] if n["name"] == name)
-        print(f"  {name}: {node['status']}: {node['error']}", file=sys.stderr)
+    for node in report["nodes"]:
+        if node["status"] != "done":
+            print(f"  {node['name']}: {node['status']}: {node['error']}", file=sys.stderr)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "flammable.json"
 def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     scripted = ScriptedEngine({"Summarize": "Two burn.", "coal": "Yes.", "wood": "Yes.", "glass": "No."}, token_delay_s=0.0)
 
-    @contextmanager
-    def fake_open(options):
+    @asynccontextmanager
+    async def fake_open(options):
         yield scripted
 
     monkeypatch.setattr(run_cli, "open_engine", fake_open)
@@ -31,7 +31,7 @@ def test_run_prompt_streams_the_answer(engine, capsys) -> None:
     assert cli.main(["run", "Is coal flammable?"]) == 0
     out, err = capsys.readouterr()
     assert out == "Yes.\n"
-    assert "[serial | default | 1 nodes | 1 tokens | wall" in err
+    assert "[serial | qwen2.5-coder-0.5b-instruct | 1 nodes | 1 tokens | wall" in err
     assert engine.calls[0].prompt == "Is coal flammable?"
 
 
@@ -92,4 +92,43 @@ def test_malformed_graph_file_is_one_line(engine, capsys, tmp_path) -> None:
     bad.write_text(json.dumps({"nodes": [{"kind": "generate", "name": "a", "prompt": "{b}"}]}))
     assert cli.main(["run", "--graph", str(bad)]) == 1
     assert capsys.readouterr().err == "forkjoin: error: node 'a': placeholder {b} names no node\n"
+    assert engine.calls == []
+
+
+LIST_PROMPT = "Translate each of the following words into French:\n1. cat\n2. dog\n3. house"
+
+
+def test_run_auto_compiles_a_list_prompt_into_parallel_nodes(engine, capsys, tmp_path) -> None:
+    assert cli.main(["run", LIST_PROMPT, "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert report["strategy"] == "parallel"
+    generated = [n for n in report["nodes"] if n["kind"] == "generate"]
+    assert len(generated) == 3 and len(engine.calls) == 3
+    assert report["compile"]["validation_tier"] in {"high", "medium"}
+    saved = tmp_path / "run.json"
+    saved.write_text(out)
+    assert cli.main(["graph", "show", str(saved)]) == 0
+    assert "3 generate" in capsys.readouterr().out
+
+
+def test_run_serial_strategy_forces_one_node(engine, capsys) -> None:
+    assert cli.main(["run", LIST_PROMPT, "--strategy", "serial", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["strategy"] == "serial" and len(report["nodes"]) == 1
+    assert engine.calls[0].prompt == LIST_PROMPT
+
+
+def test_run_compare_reports_both_and_the_speedup(engine, capsys) -> None:
+    assert cli.main(["run", LIST_PROMPT, "--compare", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["serial"]["strategy"] == "serial" and report["parallel"]["strategy"] == "parallel"
+    assert report["speedup"] == pytest.approx(report["serial"]["timings"]["wall_s"] / report["parallel"]["timings"]["wall_s"])
+    assert len(engine.calls) == 1 + 3
+
+
+def test_run_parallel_without_structure_is_one_line(engine, capsys) -> None:
+    assert cli.main(["run", "What is the capital of France?", "--strategy", "parallel"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("forkjoin: error: no parallel plan for this prompt") and err.count("\n") == 1
     assert engine.calls == []
