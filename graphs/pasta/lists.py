@@ -39,13 +39,19 @@ def header_end(rest: str) -> int | None:
     return match.end() if match else None
 
 
+def is_fence(line: str) -> bool:
+    """A line opening or closing a fenced code block: list markers inside one are code, not items."""
+    return line.lstrip().startswith("```")
+
+
 def first_header(text: str, start: int = 0) -> Header | None:
-    """The first item line at or after ``start`` whose header is complete."""
-    pos = start
+    """The first item line at or after ``start``, outside code blocks, whose header is complete."""
+    pos, in_code = start, False
     while pos <= len(text):
         newline = text.find("\n", pos)
         line = text[pos:] if newline < 0 else text[pos:newline]
-        match = ITEM.match(line)
+        in_code ^= is_fence(line) and newline >= 0
+        match = None if in_code or is_fence(line) else ITEM.match(line)
         if match:
             end = header_end(match.group("rest"))
             if end is not None:

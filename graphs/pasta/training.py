@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphs.pasta.lexer import Tag, TagKind, TextRun, lex
 from graphs.pasta.lists import ITEM as _ITEM
-from graphs.pasta.lists import header_end
+from graphs.pasta.lists import header_end, is_fence
 from graphs.pasta.render import render
 from graphs.pasta.tree import Document, Fork, Node, Scope, Text, parse
 
@@ -70,8 +70,10 @@ def _items(text: str) -> list[list[_Item]]:
     lists: list[list[_Item]] = []
     current: list[_Item] = []
     indent = ""
+    in_code = False
     for offset, line in _lines(text):
-        match = _ITEM.match(line)
+        in_code ^= is_fence(line)
+        match = None if in_code or is_fence(line) else _ITEM.match(line)
         if match and (not current or match.group("indent") == indent):
             indent = match.group("indent")
             current.append(_item(offset, line, match))

@@ -82,3 +82,8 @@ def test_speculation_is_bounded_by_max_list_items() -> None:
     assert result.text.startswith("Here are tips:\n1. Sleep: Go to bed early and rest well every night, with")
     assert "\n2. Food:" in result.text
     assert engine.active == set()
+
+
+def test_no_header_is_found_inside_a_code_block() -> None:
+    assert first_header("Code:\n```\n- a: b c\n") is None
+    assert first_header("```\n- a: b\n```\n- real: item") == Header(15, 22, "", "-")

@@ -142,3 +142,11 @@ def test_latency_filter_prefers_long_parallel_forks() -> None:
     assert is_faster(long_forks, model)
     short = parse("<scope>a b c d e f<async> w</async></scope>")
     assert not is_faster(short, model)
+
+
+def test_list_markers_inside_code_blocks_are_not_items() -> None:
+    assert annotate_lists("Code:\n```\n- a: b c\n- d: e f\n```\nAfter.") is None
+    text = "Intro\n```\n- x: y\n```\n1. Real: one two\n2. Two: three four"
+    assert annotate_lists(text) == (
+        "Intro\n```\n- x: y\n```\n<scope>1. Real:<promise/><async> one two</async>\n2. Two:<promise/><async> three four</async></scope>"
+    )
