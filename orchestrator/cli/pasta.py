@@ -91,6 +91,7 @@ def add_bench_parser(actions: argparse._SubParsersAction, name: str = "bench") -
     bench.add_argument("--dataset", type=Path, required=True, help="JSONL with a 'prompt' per row")
     bench.add_argument("--limit", type=int, help="first N prompts only")
     bench.add_argument("--json", action="store_true", help="one JSON object per prompt, then a summary")
+    bench.add_argument("--repeat", type=int, default=1, help="decode each prompt K times both ways; median walls")
     _decoding_arguments(bench)
     add_engine_arguments(bench)
     bench.set_defaults(handler=bench_command)
@@ -215,17 +216,24 @@ async def sequential_answer(engine: Engine, prompt: str, max_tokens: int) -> tup
     return tokens, time.perf_counter() - start, "".join(parts)
 
 
-async def bench_prompt(engine: Engine, row_id: str, prompt: str, config: PastaConfig) -> BenchRow:
-    """One prompt, sequential first, then PASTA, on the same engine."""
-    tokens, wall, _ = await sequential_answer(engine, prompt, config.max_tokens)
-    result: PastaResult = await Interpreter(engine, config).answer(prompt)
+async def bench_prompt(engine: Engine, row_id: str, prompt: str, config: PastaConfig, repeat: int = 1) -> BenchRow:
+    """One prompt, sequential then PASTA, ``repeat`` times alternately on the same engine; median walls.
+
+    Decoding is greedy, so every repeat writes the same answers; the first run's tokens are reported.
+    """
+    sequential: list[tuple[int, float, str]] = []
+    results: list[PastaResult] = []
+    for _ in range(repeat):
+        sequential.append(await sequential_answer(engine, prompt, config.max_tokens))
+        results.append(await Interpreter(engine, config).answer(prompt))
+    tokens, result = sequential[0][0], results[0]
     return BenchRow(
         id=row_id,
         sequential_tokens=tokens,
-        sequential_wall_s=wall,
+        sequential_wall_s=statistics.median(wall for _, wall, _ in sequential),
         pasta_tokens=result.content_tokens,
         pasta_tag_tokens=result.tokens - result.content_tokens,
-        pasta_wall_s=result.wall_s,
+        pasta_wall_s=statistics.median(r.wall_s for r in results),
         applied=result.used_parallelism,
         forks=result.forks,
         fell_back=result.fell_back,
@@ -263,12 +271,12 @@ def _rows(path: Path, limit: int | None) -> list[dict]:
 
 
 async def run_bench(
-    engine: Engine, rows: Sequence[dict], config: PastaConfig, emit: Callable[[BenchRow], None]
+    engine: Engine, rows: Sequence[dict], config: PastaConfig, emit: Callable[[BenchRow], None], repeat: int = 1
 ) -> list[BenchRow]:
     """Benchmark every row in order (one at a time, so the two decodings never compete)."""
     results = []
     for index, row in enumerate(rows):
-        results.append(await bench_prompt(engine, str(row.get("id", index)), row["prompt"], config))
+        results.append(await bench_prompt(engine, str(row.get("id", index)), row["prompt"], config, repeat))
         emit(results[-1])
     return results
 
@@ -289,7 +297,7 @@ def bench_command(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    results = asyncio.run(_on_engine(args, lambda engine: run_bench(engine, rows, config, emit)))
+    results = asyncio.run(_on_engine(args, lambda engine: run_bench(engine, rows, config, emit, args.repeat)))
     summary = summarize(results)
     print(json.dumps({"summary": summary}) if args.json else f"summary: {json.dumps(summary)}")
     return 0

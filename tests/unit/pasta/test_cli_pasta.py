@@ -74,7 +74,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
 def test_bench_json_ends_with_a_summary(tmp_path: Path, capsys, scripted: ScriptedEngine) -> None:
     dataset = tmp_path / "d.jsonl"
     dataset.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"q{i}"}) + "\n" for i in range(3)))
-    assert cli.main(["pasta", "bench", "--dataset", str(dataset), "--limit", "2", "--json"]) == 0
+    assert cli.main(["pasta", "bench", "--dataset", str(dataset), "--limit", "2", "--repeat", "2", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["id"] for row in lines[:-1]] == ["p0", "p1"]
     assert all(row["applied"] and row["forks"] == 2 for row in lines[:-1])
