@@ -9,16 +9,12 @@ State: ``_members`` maps replica name -> :class:`_Member` for every replica
 that takes new requests; ``inflight`` counts the pool's open streams on it.
 Only the event loop mutates them.
 
-Failure policy (a replica dies or its engine dies mid-request):
-- No chunk delivered yet: the request is sent again, preferring a replica not
-  tried yet (a single replica is retried once Ray restarted it).
-- Chunks already delivered: the request is *continued* on another replica:
-  the text so far becomes part of the assistant's answer (``assistant_prefix``,
-  or appended to a raw prompt) and ``max_tokens`` shrinks by the tokens
-  already produced; the consumer sees one uninterrupted stream, whose later
-  chunks name the new replica. Requests with a JSON schema cannot be continued
-  (the grammar would restart) and fail with :class:`RequestError`.
-- After ``max_attempts`` replicas the request fails with EngineDeadError.
+Failure policy (a replica or its engine dies under a request): the request
+goes on, preferring a replica it has not tried (a pool of one waits, bounded,
+for Ray to restart its replica); partial output is continued rather than
+discarded (:mod:`actors.failover`), so the consumer sees one stream whose
+later chunks name the new replica. After ``max_attempts`` replicas the request
+fails with EngineDeadError. A replica Ray gave up on leaves the pool.
 Closing or cancelling a stream calls ``ray.cancel`` on its generator: a
 dropped Ray generator alone does not abort the request in the replica.
 """
@@ -34,10 +30,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.engine import Chunk, EngineDeadError, EngineError, EngineStartError, EngineStats, GenerateRequest, RequestError
+from actors.engine import (
+    Chunk,
+    EngineDeadError,
+    EngineError,
+    EngineStartError,
+    EngineStats,
+    GenerateRequest,
+    RequestError,
+)
 from actors.replica import EngineSpec, Replica, ReplicaInfo, ScriptedSpec, VllmSpec
+from actors.failover import Progress, account, continuation
 from actors.router import Router, affinity_key
 from cluster import NAMESPACE, Accelerator, Reservation, release, reserve
+
+
+RESTART_POLL_S = 0.5
+"""How often a restarting replica is asked whether it is back."""
 
 
 class PoolConfig(BaseModel):
@@ -76,16 +85,15 @@ class _Member:
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-@dataclass
-class _Progress:
-    text: str = ""
-    tokens: int = 0
-    chunks: int = 0
-    finished: bool = False
-
-
 class ReplicaPool:
-    """Replicas in Ray actors behind one Engine. Build with ``await ReplicaPool.start(config)``."""
+    """Replicas in Ray actors behind one Engine.
+
+    Inside ``cluster.connect()``::
+
+        spec = VllmSpec(engine=EngineConfig(model=...), accelerator=Accelerator.CPU)
+        async with await ReplicaPool.start(PoolConfig(spec=spec, replicas=fitting_replicas(spec))) as pool:
+            result = await Runtime(pool).arun(graph)
+    """
 
     def __init__(self, config: PoolConfig) -> None:
         self.config = config
@@ -123,7 +131,11 @@ class ReplicaPool:
         return self._members[name].handle
 
     async def grow(self, n: int) -> list[ReplicaInfo]:
-        """Start ``n`` more replicas (bounded); they take requests once ready."""
+        """Start ``n`` more replicas (bounded); they take requests once ready.
+
+        Reservations are all-or-nothing; if a start fails, the replicas that did
+        start stay in the pool and the first error is raised.
+        """
         async with self._resizing:
             reservations = await self._reserve_many(n)
             results = await asyncio.gather(*(self._launch(r) for r in reservations), return_exceptions=True)
@@ -139,7 +151,7 @@ class ReplicaPool:
         async with self._resizing:
             victims = sorted(self._members.values(), key=lambda m: (m.inflight, m.name))[:n]
             for member in victims:
-                del self._members[member.name]
+                self._members.pop(member.name, None)
                 self._router.forget_replica(member.name)
             await asyncio.gather(*(self._drain(m) for m in victims))
             await asyncio.gather(*(self._stop(m) for m in victims))
@@ -147,18 +159,21 @@ class ReplicaPool:
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         """Stream the request from a routed replica, failing over as the module doc says."""
-        progress, tried = _Progress(), []
+        progress, tried = Progress(), []
         while True:
             member = self._route(request, tried)
+            retrying_same = member.name in tried
             tried.append(member.name)
-            attempt = _continuation(request, progress, len(tried))
+            attempt = continuation(request, progress, len(tried))
             if attempt is None:
                 yield Chunk(text="", tokens=0, finish_reason="length", replica=member.name)
                 return
             try:
+                if retrying_same:
+                    await self._revived(member)
                 async with aclosing(self._stream(member, attempt)) as stream:
                     async for chunk in stream:
-                        yield _account(chunk, progress, resumed=len(tried) > 1)
+                        yield account(chunk, progress, resumed=len(tried) > 1)
                 return
             except _ReplicaLost as lost:
                 if progress.finished:
@@ -275,6 +290,29 @@ class ReplicaPool:
             if member.inflight == 0:
                 member.idle.set()
 
+    async def _revived(self, member: _Member) -> None:
+        """Wait (bounded) until a restarting replica answers again; drop it if Ray gave up on it."""
+        import ray
+
+        try:
+            async with asyncio.timeout(self.config.start_timeout_s):
+                while True:
+                    try:
+                        await member.handle.ready.remote()
+                        return
+                    except ray.exceptions.ActorUnavailableError:
+                        await asyncio.sleep(RESTART_POLL_S)  # Ray has no "restarted" event to wait on.
+        except ray.exceptions.RayActorError as exc:
+            self._forget(member)
+            raise _ReplicaLost(f"replica {member.name} is dead for good") from exc
+        except TimeoutError as exc:
+            raise _ReplicaLost(f"replica {member.name} did not come back in {self.config.start_timeout_s:g} s") from exc
+
+    def _forget(self, member: _Member) -> None:
+        if self._members.pop(member.name, None) is not None:
+            self._router.forget_replica(member.name)
+            release(member.reservation)
+
     async def _drain(self, member: _Member) -> None:
         if member.inflight == 0:
             return
@@ -335,7 +373,7 @@ def _task_error(exc: Any, replica: str) -> Exception:
         case EngineDeadError():
             return _ReplicaLost(f"engine of {replica} died: {cause}")
         case EngineError():
-            return type(cause)(str(cause))
+            return cause
         case _:
             return RequestError(f"replica {replica} failed: {_one_line(cause or exc)}")
 
@@ -347,35 +385,6 @@ def _start_error(name: str, exc: BaseException, timeout_s: float) -> EngineError
     if isinstance(cause, EngineError):
         return EngineStartError(str(cause))
     return EngineStartError(f"replica {name} failed to start: {_one_line(exc)}")
-
-
-def _continuation(request: GenerateRequest, progress: _Progress, attempt: int) -> GenerateRequest | None:
-    """The request to send on attempt ``attempt``; None when nothing is left to generate."""
-    if progress.chunks == 0:
-        return request if attempt == 1 else request.model_copy(update={"request_id": f"{request.request_id}~{attempt}"})
-    if request.json_schema is not None:
-        raise RequestError(f"request {request.request_id}: replica died mid-stream; structured output cannot resume")
-    remaining = request.params.max_tokens - progress.tokens
-    if remaining <= 0:
-        return None
-    text_so_far = {"prompt": request.prompt + progress.text} if request.raw else {
-        "assistant_prefix": request.assistant_prefix + progress.text
-    }
-    return request.model_copy(update={
-        "request_id": f"{request.request_id}~{attempt}",
-        "params": request.params.model_copy(update={"max_tokens": remaining}),
-        **text_so_far,
-    })
-
-
-def _account(chunk: Chunk, progress: _Progress, *, resumed: bool) -> Chunk:
-    progress.text += chunk.text
-    progress.tokens += chunk.tokens
-    progress.chunks += 1
-    progress.finished = chunk.finish_reason is not None
-    if resumed and chunk.prompt_tokens is not None:
-        return chunk.model_copy(update={"prompt_tokens": None, "cached_tokens": None})
-    return chunk
 
 
 def _one_line(exc: BaseException) -> str:

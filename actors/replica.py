@@ -21,7 +21,7 @@ import asyncio
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.config import EngineConfig
-from actors.engine import Chunk, Engine, EngineDeadError, EngineStats, GenerateRequest
+from actors.engine import Chunk, Engine, EngineDeadError, EngineStats, GenerateRequest, RequestError
 from cluster import Accelerator, ReplicaResources
 
 ELAPSED_KEPT = 1024
@@ -52,6 +52,7 @@ class ScriptedSpec(BaseModel):
     answers: dict[str, str] = Field(
         default_factory=dict, description="Prompt substring -> answer; others get 'answer to: <prompt>'."
     )
+    fail_on: tuple[str, ...] = Field((), description="Prompt substrings whose requests fail (RequestError).")
     token_delay_s: float = Field(0.01, ge=0, description="Delay before each word.")
     first_token_delay_s: float = Field(0.0, ge=0, description="Delay before the first word.")
     gpus: int = Field(0, ge=0, le=8, description="Fake GPUs the replica reserves (placement tests).")
@@ -82,8 +83,8 @@ class VllmSpec(BaseModel):
         """What this replica reserves on a node with ``node_cpus`` CPUs."""
         match self.accelerator:
             case Accelerator.GPU:
-                cpus = self.cpus or 1.0
-                return ReplicaResources(accelerator=Accelerator.GPU, gpus=self.engine.tensor_parallel_size, cpus=cpus)
+                gpus = self.engine.tensor_parallel_size
+                return ReplicaResources(accelerator=Accelerator.GPU, gpus=gpus, cpus=self.cpus or 1.0)
             case Accelerator.CPU:
                 cpus = self.cpus or float(self.engine.cpu_threads or node_cpus)
                 return ReplicaResources(accelerator=Accelerator.CPU, cpus=cpus)
@@ -111,7 +112,7 @@ async def build_engine(spec: ScriptedSpec | VllmSpec, name: str) -> Engine:
             from actors.scripted import ScriptedEngine
 
             return ScriptedEngine(
-                spec.answers or None,
+                _scripted_responder(spec),
                 token_delay_s=spec.token_delay_s,
                 first_token_delay_s=spec.first_token_delay_s,
                 name=name,
@@ -120,6 +121,16 @@ async def build_engine(spec: ScriptedSpec | VllmSpec, name: str) -> Engine:
             from actors.vllm_engine import VllmEngine
 
             return await VllmEngine.start(spec.engine, name=name)
+
+
+def _scripted_responder(spec: ScriptedSpec) -> Callable[[GenerateRequest], str]:
+    def respond(request: GenerateRequest) -> str:
+        if any(marker in request.prompt for marker in spec.fail_on):
+            raise RequestError(f"scripted failure for {request.request_id}")
+        answer = next((a for key, a in spec.answers.items() if key in request.prompt), None)
+        return answer if answer is not None else f"answer to: {request.prompt}"
+
+    return respond
 
 
 class Replica:

@@ -5,7 +5,8 @@ advertises one fake GPU (Ray only counts it, nothing uses it) and a custom
 resource ``sim-node-<i>`` naming it, so tests can check where actors landed.
 The driver connects for the duration of the context and every node is removed
 at exit. ``RAY_TMPDIR`` points into a private short dir meanwhile, so the nodes'
-sessions and Ray's "current cluster" address file never touch ``/tmp/ray``. Nodes cost ~150 MB and a few processes each: keep the count small.
+sessions and Ray's "current cluster" address file never touch ``/tmp/ray``.
+Nodes cost ~150 MB and a few processes each: keep the count small.
 """
 
 from __future__ import annotations
@@ -59,12 +60,22 @@ def simulated_cluster(config: SimulatedClusterConfig | None = None) -> Iterator[
             cluster.add_node(**_node_args(config, index))
         cluster.wait_for_nodes(timeout=config.wait_s)
         ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    except Exception as exc:
+        _stop(cluster, previous)  # the logs stay in temp_dir for the post-mortem
+        raise ClusterError(f"simulated cluster did not start (logs in {temp_dir}): {exc}") from exc
+    try:
         yield describe(embedded=True)
     finally:
-        ray.shutdown()
-        cluster.shutdown()
-        _restore("RAY_TMPDIR", previous)
+        _stop(cluster, previous)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _stop(cluster: object, tmpdir: str | None) -> None:
+    import ray
+
+    ray.shutdown()
+    cluster.shutdown()
+    _restore("RAY_TMPDIR", tmpdir)
 
 
 def _node_args(config: SimulatedClusterConfig, index: int) -> dict:

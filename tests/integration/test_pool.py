@@ -22,6 +22,7 @@ from actors import (  # noqa: E402
     GenerateRequest,
     PoolConfig,
     ReplicaPool,
+    RequestError,
     ScriptedSpec,
     VllmSpec,
 )
@@ -85,6 +86,14 @@ async def test_streams_chunks_through_ray_with_replica_names() -> None:
     assert [c.finish_reason for c in chunks] == [None] * 4 + ["stop"]
     assert {c.replica for c in chunks} == {name}
     assert chunks[0].prompt_tokens == 5
+
+
+async def test_a_failed_request_is_a_request_error_and_the_replica_goes_on() -> None:
+    async with await ReplicaPool.start(config(replicas=1, fail_on=("poison",))) as pool:
+        with pytest.raises(RequestError, match="scripted failure for bad"):
+            await collect(pool, request("bad", "a poison prompt"))
+        fine = await collect(pool, request("good", "a fine prompt"))
+    assert fine[-1].finish_reason == "stop"
 
 
 async def test_closing_the_stream_aborts_the_request_inside_the_replica() -> None:
@@ -157,14 +166,27 @@ async def test_killed_replica_mid_request_completes_on_another() -> None:
             if len(chunks) == 5:
                 victim = chunk.replica
                 ray.kill(pool.handle(victim), no_restart=False)
+        after = [await collect(pool, request(f"again{i}", f"after the restart {i}")) for i in range(3)]
         restarted = await asyncio.wait_for(pool.handle(victim).ready.remote(), 30)
-        after = await collect(pool, request("again", "after the restart"))
     served = [c.replica for c in chunks]
     assert served[0] == victim and served[-1] != victim
     assert chunks[-1].finish_reason == "length"
     assert sum(c.tokens for c in chunks) == 40
     assert restarted.name == victim
-    assert after[-1].finish_reason == "stop"
+    assert all(run[-1].finish_reason == "stop" for run in after)
+
+
+async def test_a_single_replica_pool_waits_for_its_restart() -> None:
+    async with await ReplicaPool.start(config(replicas=1, token_delay_s=0.03)) as pool:
+        only = pool.replicas[0].name
+        chunks = []
+        async for chunk in pool.generate(request("solo", WORDS, max_tokens=30)):
+            chunks.append(chunk)
+            if len(chunks) == 3:
+                ray.kill(pool.handle(chunk.replica), no_restart=False)
+    assert chunks[-1].finish_reason == "length"
+    assert sum(c.tokens for c in chunks) == 30
+    assert {c.replica for c in chunks} == {only}
 
 
 async def test_grow_and_shrink() -> None:

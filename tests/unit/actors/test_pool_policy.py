@@ -5,29 +5,30 @@ from __future__ import annotations
 import pytest
 
 from actors.engine import Chunk, GenerateRequest, RequestError
-from actors.pool import PoolConfig, _account, _continuation, _Progress
+from actors.failover import Progress, account, continuation
+from actors.pool import PoolConfig
 from actors.replica import ScriptedSpec, VllmSpec
 from graphs.params import SamplingParams
 
 
-def progressed(*texts: str) -> _Progress:
-    progress = _Progress()
+def progressed(*texts: str) -> Progress:
+    progress = Progress()
     for i, text in enumerate(texts):
-        _account(Chunk(text=text, tokens=1, prompt_tokens=7 if i == 0 else None), progress, resumed=False)
+        account(Chunk(text=text, tokens=1, prompt_tokens=7 if i == 0 else None), progress, resumed=False)
     return progress
 
 
 def test_a_request_with_no_output_yet_is_sent_again_as_is() -> None:
     request = GenerateRequest(request_id="n", prompt="p")
-    assert _continuation(request, _Progress(), 1) is request
-    again = _continuation(request, _Progress(), 2)
+    assert continuation(request, Progress(), 1) is request
+    again = continuation(request, Progress(), 2)
     assert again is not None and again.request_id == "n~2" and again.prompt == "p"
 
 
 def test_partial_output_becomes_the_assistant_prefix() -> None:
     request = GenerateRequest(request_id="n", prompt="p", assistant_prefix="So: ",
                               params=SamplingParams(max_tokens=10, stop=("END",)))
-    resumed = _continuation(request, progressed("one", " two"), 2)
+    resumed = continuation(request, progressed("one", " two"), 2)
     assert resumed is not None
     assert resumed.assistant_prefix == "So: one two"
     assert resumed.prompt == "p"
@@ -36,24 +37,24 @@ def test_partial_output_becomes_the_assistant_prefix() -> None:
 
 def test_raw_prompts_continue_in_the_prompt() -> None:
     request = GenerateRequest(request_id="n", prompt="raw text:", raw=True)
-    resumed = _continuation(request, progressed(" more"), 2)
+    resumed = continuation(request, progressed(" more"), 2)
     assert resumed is not None and resumed.prompt == "raw text: more" and resumed.assistant_prefix == ""
 
 
 def test_nothing_left_to_generate_ends_the_stream() -> None:
     request = GenerateRequest(request_id="n", prompt="p", params=SamplingParams(max_tokens=2))
-    assert _continuation(request, progressed("a", "b"), 2) is None
+    assert continuation(request, progressed("a", "b"), 2) is None
 
 
 def test_structured_output_cannot_resume() -> None:
     request = GenerateRequest(request_id="n", prompt="p", json_schema={"type": "object"})
     with pytest.raises(RequestError, match="structured output cannot resume"):
-        _continuation(request, progressed("{"), 2)
+        continuation(request, progressed("{"), 2)
 
 
 def test_resumed_chunks_do_not_count_the_prompt_twice() -> None:
     progress = progressed("a")
-    chunk = _account(Chunk(text="b", tokens=1, prompt_tokens=9, cached_tokens=9), progress, resumed=True)
+    chunk = account(Chunk(text="b", tokens=1, prompt_tokens=9, cached_tokens=9), progress, resumed=True)
     assert chunk.prompt_tokens is None and chunk.cached_tokens is None
     assert progress.text == "ab" and progress.tokens == 2
 
