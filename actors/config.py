@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.models import DEFAULT_MODEL
+
 
 class Dtype(StrEnum):
     """Weight and activation precision."""
@@ -32,7 +34,7 @@ class EngineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field(
-        "qwen2.5-coder-0.5b-instruct",
+        DEFAULT_MODEL,
         description="Registry name (see `forkjoin models list`), a local Hugging Face "
         "model directory, or a .gguf file prepared with `forkjoin models prepare`.",
     )

@@ -23,6 +23,7 @@ import collections
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.config import CPU_BLOCK_SIZE, EngineConfig, cpu_ids
@@ -44,6 +45,8 @@ GiB = 1 << 30
 ABORT_TIMEOUT_S = 10.0
 SHUTDOWN_TIMEOUT_S = 30.0
 RATE_WINDOW_S = 5.0
+CPU_OVERHEAD_GIB = 2.0  # 3 processes' runtime + activations beyond weights and KV cache (measured ~2)
+MESSAGE_CHARS = 300
 
 
 def engine_env(config: EngineConfig) -> dict[str, str]:
@@ -185,13 +188,21 @@ class VllmEngine:
             raise EngineStartError(str(e)) from e
         apply_env(config)
         recorder = StatsRecorder()
+        loop = asyncio.get_running_loop()
+        building = loop.run_in_executor(None, _build_llm, config, model_path, recorder)
         try:
             async with asyncio.timeout(config.start_timeout_s):
-                llm = await asyncio.to_thread(_build_llm, config, str(model_path), recorder)
+                llm = await asyncio.shield(building)
         except TimeoutError as e:
+            building.add_done_callback(_shutdown_late)
             raise EngineStartError(
                 f"vLLM engine for {model_path} did not start within {config.start_timeout_s:g} s"
             ) from e
+        except asyncio.CancelledError:
+            building.add_done_callback(_shutdown_late)
+            raise
+        except EngineStartError:
+            raise
         except Exception as e:  # vLLM raises many types on start; all mean "could not start"
             raise EngineStartError(f"vLLM engine for {model_path} failed to start: {_one_line(e)}") from e
         return cls(llm, config, recorder, name=name)
@@ -296,15 +307,49 @@ class _ClosedLlm:
         return None
 
 
-def _build_llm(config: EngineConfig, model_path: str, recorder: StatsRecorder) -> Any:
+def _build_llm(config: EngineConfig, model_path: Path, recorder: StatsRecorder) -> Any:
     """Create the AsyncLLM (blocking: loads the model, starts EngineCore); run in a thread."""
     from vllm.platforms import current_platform
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    args = build_engine_args(config, model_path, is_cpu=current_platform.is_cpu())
+    is_cpu = current_platform.is_cpu()
+    if is_cpu:
+        check_fits_in_memory(config, model_path)
+    args = build_engine_args(config, str(model_path), is_cpu=is_cpu)
     return AsyncLLM.from_engine_args(args, stat_loggers=[recorder])
 
 
+def check_fits_in_memory(config: EngineConfig, model_path: Path) -> None:
+    """On CPU, refuse to start when weights + KV cache + overhead exceed the available memory."""
+    import psutil
+
+    weights = sum(f.stat().st_size for f in model_path.glob("*.safetensors")) / GiB
+    needed = weights + config.kv_cache_gib + CPU_OVERHEAD_GIB
+    available = psutil.virtual_memory().available / GiB
+    if needed > available:
+        raise EngineStartError(
+            f"model {model_path.name} does not fit: weights {weights:.1f} GiB + KV cache "
+            f"{config.kv_cache_gib:g} GiB + ~{CPU_OVERHEAD_GIB:g} GiB overhead > {available:.1f} GiB "
+            "available; lower kv_cache_gib or use a smaller model"
+        )
+
+
+def _shutdown_late(building: asyncio.Future) -> None:
+    """An engine that finished starting after its caller gave up: shut it down, do not leak it."""
+    if not building.cancelled() and building.exception() is None:
+        building.result().shutdown()
+
+
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    """A short single line for an error message (pydantic errors: the first error's text)."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        try:
+            text = str(errors()[0]["msg"]).removeprefix("Value error, ")
+        except (TypeError, IndexError, KeyError):
+            text = str(error)
+    else:
+        text = str(error)
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= MESSAGE_CHARS else line[: MESSAGE_CHARS - 3] + "..."

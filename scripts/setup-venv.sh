@@ -7,7 +7,8 @@
 #
 # Environment:
 #   FORKJOIN_PYTHON       interpreter that creates the venv (default: python3.11, else python3)
-#   FORKJOIN_EXTRAS       extras to install (default: cpu,models,dev)
+#   FORKJOIN_EXTRAS       extras to install (default: cpu,models,dev; on GPU machines
+#                         gpu,models,dev: vLLM's CUDA build, without the CPU overrides)
 #   FORKJOIN_TORCH_INDEX  a PyTorch CPU index (https://download.pytorch.org/whl/cpu) for
 #                         machines whose pip find-links has no torch 2.13.0+cpu wheel
 #   FORKJOIN_FORCE=1      reinstall even when the stamp matches
@@ -36,13 +37,15 @@ stamp_key() {
 }
 
 install() {
-    local args=(
-        --python "$VENV/bin/python"
-        --override "$ROOT/constraints/cpu-overrides.txt"
-    )
+    local args=(--python "$VENV/bin/python" --override "$ROOT/constraints/models-overrides.txt")
     # pip's find-links (a local torch+cpu wheel) is not read by uv: pass it on.
     local links="${PIP_FIND_LINKS:-$(python_find_links)}"
     for link in $links; do args+=(--find-links "$link"); done
+    if [[ ",$EXTRAS," == *",cpu,"* ]]; then
+        args+=(--override "$ROOT/constraints/cpu-overrides.txt")
+        check_torch_source $links
+    fi
+    rm -f "$STAMP"
     if [[ -n "${FORKJOIN_TORCH_INDEX:-}" ]]; then
         # The PyTorch index mirrors common packages too: take the best version anywhere.
         args+=(--extra-index-url "$FORKJOIN_TORCH_INDEX" --index-strategy unsafe-best-match)
@@ -51,6 +54,26 @@ install() {
     # without reinstalling (the default mode freezes the package list at install).
     "$VENV/bin/uv" pip install "${args[@]}" \
         --config-settings editable_mode=compat -e "$ROOT[$EXTRAS]"
+}
+
+check_torch_source() {
+    if [[ -z "${FORKJOIN_TORCH_INDEX:-}" ]] && ! has_torch_wheel "$@"; then
+        log "no torch 2.13.0+cpu wheel in pip's find-links (${*:-none}):"
+        log "set FORKJOIN_TORCH_INDEX=https://download.pytorch.org/whl/cpu and run again"
+        exit 1
+    fi
+}
+
+has_torch_wheel() {
+    # True when a find-links entry is a URL (cannot tell) or a folder holding the wheel.
+    local link
+    for link in "$@"; do
+        case "$link" in
+            http://*|https://*) return 0 ;;
+        esac
+        compgen -G "${link#file://}/torch-2.13.0+cpu-*.whl" >/dev/null && return 0
+    done
+    return 1
 }
 
 python_find_links() {
@@ -73,7 +96,6 @@ main() {
     if [[ "$("$VENV/bin/uv" --version 2>/dev/null)" != "uv $UV_VERSION"* ]]; then
         "$VENV/bin/pip" install --quiet "uv==$UV_VERSION"
     fi
-    rm -f "$STAMP"
     install
     echo "$key" > "$STAMP"
     log "done in $((SECONDS - start)) s ($VENV)"

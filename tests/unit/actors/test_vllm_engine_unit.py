@@ -116,3 +116,33 @@ def test_engine_args_on_cpu() -> None:
     assert args.enable_prefix_caching is True
     assert (args.model, args.max_model_len, args.dtype) == ("/models/x", 1024, "bfloat16")
     assert build_engine_args(EngineConfig(), "/m", is_cpu=False).block_size is None
+
+
+def test_model_that_does_not_fit_is_refused_before_starting(tmp_path) -> None:
+    pytest.importorskip("psutil")
+    from actors.vllm_engine import check_fits_in_memory
+
+    (tmp_path / "model.safetensors").write_bytes(b"0" * 1024)
+    with pytest.raises(EngineStartError, match=r"does not fit: weights 0.0 GiB \+ KV cache 1000 GiB .* available"):
+        check_fits_in_memory(EngineConfig(kv_cache_gib=1000), tmp_path)
+    check_fits_in_memory(EngineConfig(kv_cache_gib=0.1), tmp_path)
+
+
+def test_error_lines_are_single_and_short() -> None:
+    from pydantic import BaseModel, field_validator
+
+    from actors.vllm_engine import _one_line
+
+    class Strict(BaseModel):
+        n: int
+
+        @field_validator("n")
+        @classmethod
+        def small(cls, v: int) -> int:
+            raise ValueError(f"n ({v}) is too big\nsecond line")
+
+    with pytest.raises(ValueError) as info:
+        Strict(n=5)
+    assert _one_line(info.value) == "n (5) is too big"
+    assert _one_line(RuntimeError("x" * 1000)).endswith("...") and len(_one_line(RuntimeError("x" * 1000))) == 300
+    assert _one_line(RuntimeError()) == "RuntimeError"
