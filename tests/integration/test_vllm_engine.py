@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("vllm", reason="vLLM is not installed (run scripts/setup-venv.sh)")
 
 from actors.config import EngineConfig  # noqa: E402
-from actors.engine import Chunk, GenerateRequest, RequestError  # noqa: E402
+from actors.engine import Chunk, EngineStartError, GenerateRequest, RequestError  # noqa: E402
 from actors.models import TEST_MODEL, ModelError, prepare_model  # noqa: E402
 from actors.vllm_engine import VllmEngine  # noqa: E402
 from graphs.params import SamplingParams  # noqa: E402
@@ -228,3 +228,14 @@ def test_stats_report_prefix_cache_hits_and_throughput(engine: VllmEngine, loop:
     stats = loop.run(engine.stats())
     assert stats.prefix_cache_hit_rate is not None and stats.prefix_cache_hit_rate > 0
     assert stats.generated_tokens > 0
+
+
+def test_bad_config_fails_to_start_with_one_line(loop: LoopThread) -> None:
+    try:
+        prepare_model(TEST_MODEL)
+    except ModelError as e:
+        pytest.skip(f"test model unavailable: {e}")
+    config = EngineConfig(model=TEST_MODEL, max_model_len=100_000, enforce_eager=True)
+    with pytest.raises(EngineStartError, match=r"failed to start: User-specified max_model_len \(100000\)") as info:
+        loop.run(VllmEngine.start(config, name="bad"), timeout=120)
+    assert "\n" not in str(info.value)
