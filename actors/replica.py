@@ -147,9 +147,9 @@ class Replica:
 
     async def ready(self) -> ReplicaInfo:
         """Start the engine if needed and say where this replica runs."""
-        await self._started()
         import ray
 
+        await self._started()
         return ReplicaInfo(
             name=self.name,
             kind=self._spec.kind,

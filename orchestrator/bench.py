@@ -36,7 +36,7 @@ class BenchConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    streams: tuple[int, ...] = Field((1, 2, 4, 8, 16), description="Concurrent stream counts measured.")
+    streams: tuple[int, ...] = Field((1, 2, 4, 8, 16), min_length=1, description="Concurrent stream counts measured.")
     max_tokens: int = Field(128, ge=1, le=4096, description="Tokens asked of each stream.")
     samples: int = Field(50, ge=2, le=10000, description="1-token requests timed for the dispatch overhead.")
     prompt: str = Field(PROMPT, description="Prompt of every stream (suffixed to make each distinct).")

@@ -58,7 +58,7 @@ def _spec(args: argparse.Namespace, config: BenchConfig, info: ClusterInfo) -> S
     if args.scripted:
         return ScriptedSpec(answers={"Count": " ".join(str(i) for i in range(4, 2000))}, token_delay_s=0.005)
     fields = {"kv_cache_gib": args.kv_cache_gib, "max_model_len": args.max_model_len,
-              "max_num_seqs": max(max(config.streams, default=1), 16)}
+              "max_num_seqs": max(*config.streams, EngineConfig().max_num_seqs)}
     if args.model:
         fields["model"] = args.model
     accelerator = Accelerator.GPU if info.gpus else Accelerator.CPU
