@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import os
 import time
 from collections.abc import AsyncIterator
@@ -278,7 +279,9 @@ class VllmEngine:
         async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
             await self._stop_output_handler()
             await asyncio.to_thread(self._llm.shutdown)
-        self._llm = _ClosedLlm()  # AsyncLLM.__del__ shuts down again, noisily at interpreter exit
+        # AsyncLLM.__del__ shuts down again; let it run now, not noisily at interpreter exit.
+        self._llm = _ClosedLlm()
+        gc.collect()
 
     async def _stop_output_handler(self) -> None:
         """Cancel vLLM's output loop first, so stopping EngineCore is not logged as a crash."""

@@ -106,16 +106,18 @@ def test_sampling_params_conversion_with_schema_and_no_stop() -> None:
     assert converted.temperature == 0.0
 
 
-def test_engine_args_on_cpu() -> None:
+def test_engine_args_on_cpu(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("vllm")
     from actors.vllm_engine import build_engine_args
 
-    args = build_engine_args(EngineConfig(kv_cache_gib=0.5, max_model_len=1024), "/models/x", is_cpu=True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as engine_env sets it: model must be a local path
+    model = str(tmp_path)
+    args = build_engine_args(EngineConfig(kv_cache_gib=0.5, max_model_len=1024), model, is_cpu=True)
     assert args.block_size == CPU_BLOCK_SIZE
     assert args.kv_cache_memory_bytes == 1 << 29
     assert args.enable_prefix_caching is True
-    assert (args.model, args.max_model_len, args.dtype) == ("/models/x", 1024, "bfloat16")
-    assert build_engine_args(EngineConfig(), "/m", is_cpu=False).block_size is None
+    assert (args.model, args.max_model_len, args.dtype) == (model, 1024, "bfloat16")
+    assert build_engine_args(EngineConfig(), model, is_cpu=False).block_size is None
 
 
 def test_model_that_does_not_fit_is_refused_before_starting(tmp_path) -> None:
