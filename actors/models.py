@@ -140,7 +140,9 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
         if not (path / "config.json").is_file():
             raise UnknownModelError(f"{path} is not a Hugging Face model directory (no config.json)")
         return ResolvedModel(name=name_or_path, path=path)
-    if path.is_file() and path.suffix == ".gguf":
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise UnknownModelError(f"no such GGUF file: {path}")
         return _resolve_gguf(path)
     known = ", ".join(REGISTRY)
     raise UnknownModelError(

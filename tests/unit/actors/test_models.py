@@ -69,6 +69,11 @@ def test_hugging_face_directory_resolves_to_itself(tmp_path: Path) -> None:
     assert resolve_model(str(tmp_path)).path == tmp_path
 
 
+def test_missing_gguf_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(UnknownModelError, match=r"^no such GGUF file: .*missing\.gguf$"):
+        resolve_model(str(tmp_path / "missing.gguf"))
+
+
 def test_unconverted_gguf_says_to_prepare_it(tmp_path: Path) -> None:
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
