@@ -338,3 +338,18 @@ def test_any_valid_answer_is_reproduced_with_forks_joined_in_order(text: str) ->
     assert result.annotated == render(parse(text))
     assert result.forks == text.count("<promise/>")
     assert result.fell_back is None and engine.active == set()
+
+
+def test_forks_copying_promises_do_not_fork_without_end() -> None:
+    def respond(request: GenerateRequest) -> str:
+        if request.assistant_prefix.endswith("<async>"):
+            return " copy<promise/> again<scope> in<promise/></scope> done.</async>"
+        return "<scope>A<promise/> B<promise/></scope> C" if request.assistant_prefix == "" else " C"
+
+    engine = ScriptedEngine(respond, token_delay_s=0.0)
+    limited = answer(engine, max_fork_depth=2, max_forks=50)
+    # main forks 2; each fork drops its bare promise, forks once inside its own scope; depth 2 forks no more
+    assert limited.forks == 4
+    assert limited.malformed_tags == 2 + 2 * 2
+    capped = answer(ScriptedEngine(respond, token_delay_s=0.0), max_forks=3)
+    assert capped.forks == 3
