@@ -13,15 +13,19 @@ setup:
 	bash scripts/setup-venv.sh
 
 run: setup
+	$(BIN)/forkjoin models prepare
 	$(BIN)/forkjoin run "$(PROMPT)"
 
+# Integration tests run the smallest model: prepare it (once; cached) so they run, not skip.
 test: setup
+	$(BIN)/forkjoin models prepare smollm2-135m-instruct
 	$(BIN)/python -m pytest tests -q
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit -q
 
 test-integration: setup
+	$(BIN)/forkjoin models prepare smollm2-135m-instruct
 	$(BIN)/python -m pytest tests/integration -q -m integration
 
 test-multinode: setup
