@@ -84,13 +84,17 @@ class ScriptedMain:
 
 
 def test_forks_run_concurrently_on_the_replica_and_join_in_order(runner: asyncio.Runner, pool: ReplicaPool) -> None:
-    config = PastaConfig(fork_max_tokens=40, timeout_s=600)
+    config = PastaConfig(fork_max_tokens=40, max_fork_depth=1, timeout_s=600)
     result = runner.run(Interpreter(ScriptedMain(pool), config).answer("Is each of coal, water, glass flammable?"))
-    forks = [s for s in result.streams if s.role == "fork"]
-    assert len(forks) == 3 and result.forks == 3
-    assert all(f.tokens > 0 for f in forks)
-    first_end = min(f.end_s for f in forks)
-    assert sum(f.start_s < first_end for f in forks) >= 2, "forks did not overlap"
+    assert result.forks == 3
+    spans: dict[str, list[float]] = {}
+    for record in result.streams:  # a fork that opens a scope of its own runs in several segments
+        if record.role == "fork":
+            span = spans.setdefault(record.name.rsplit("-", 1)[0], [record.start_s, record.end_s])
+            span[1] = max(span[1], record.end_s)
+    assert sorted(spans) == ["fork-1", "fork-2", "fork-3"]
+    first_end = min(end for _, end in spans.values())
+    assert sum(start < first_end for start, _ in spans.values()) >= 2, "forks did not overlap"
     scope = parse(result.annotated).children[1]
     bodies = [joined(child.body) for child in scope.children if isinstance(child, Fork)]
     assert [child.text for child in scope.children if isinstance(child, Text)] == ["Coal:", "\nWater:", "\nGlass:", "\n "]
