@@ -17,6 +17,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from actors import (  # noqa: E402
+    Engine,
     EngineDeadError,
     EngineStartError,
     GenerateRequest,
@@ -80,6 +81,7 @@ async def eventually(check, timeout_s: float = 10.0) -> None:
 
 async def test_streams_chunks_through_ray_with_replica_names() -> None:
     async with await ReplicaPool.start(config(replicas=1, answers={"sky": "the sky is blue. STOP more"})) as pool:
+        assert isinstance(pool, Engine)
         chunks = await collect(pool, request("r1", "why is the sky blue?", stop=("STOP",)))
         name = pool.replicas[0].name
     assert "".join(c.text for c in chunks) == "the sky is blue."
