@@ -182,7 +182,9 @@ class BenchRow(BaseModel):
     sequential_tokens: int = Field(description="Tokens of the plain answer.")
     sequential_wall_s: float = Field(description="Seconds for the plain answer.")
     pasta_tokens: int = Field(description="Tokens of the PASTA answer, tags excluded.")
-    pasta_tag_tokens: int = Field(description="Tokens spent on tags.")
+    pasta_overhead_tokens: int = Field(
+        description="Generated tokens not in the answer: tags, and text cut off after a header or an item's end."
+    )
     pasta_wall_s: float = Field(description="Seconds for the PASTA answer.")
     applied: bool = Field(description="Whether the answer forked at least once.")
     forks: int = Field(description="Forks started.")
@@ -232,7 +234,7 @@ async def bench_prompt(engine: Engine, row_id: str, prompt: str, config: PastaCo
         sequential_tokens=tokens,
         sequential_wall_s=statistics.median(wall for _, wall, _ in sequential),
         pasta_tokens=result.content_tokens,
-        pasta_tag_tokens=result.tokens - result.content_tokens,
+        pasta_overhead_tokens=result.tokens - result.content_tokens,
         pasta_wall_s=statistics.median(r.wall_s for r in results),
         applied=result.used_parallelism,
         forks=result.forks,
