@@ -16,6 +16,7 @@ from actors import PoolConfig, ReplicaPool, ScriptedSpec, VllmSpec
 from actors.config import EngineConfig
 from cluster import Accelerator, ClusterInfo, connect
 from orchestrator.bench import BenchConfig, EngineBench, bench_engine
+from orchestrator.cli.pasta import add_bench_parser as add_pasta_bench
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -33,6 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--json", action="store_true", help="print one JSON object")
     engine.add_argument("--scripted", action="store_true", help=argparse.SUPPRESS)
     engine.set_defaults(handler=bench_engine_command)
+    add_pasta_bench(kinds, name="pasta")
 
 
 def bench_engine_command(args: argparse.Namespace) -> int:
