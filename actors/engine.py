@@ -67,9 +67,6 @@ class Chunk(BaseModel):
     prompt_tokens: int | None = Field(None, description="Prompt length in tokens (first chunk).")
     cached_tokens: int | None = Field(None, description="Prompt tokens served from the prefix cache.")
     replica: str | None = Field(None, description="Which replica produced the chunk.")
-    restart: bool = Field(
-        False, description="The request restarted on another replica: discard text received before this chunk."
-    )
 
 
 class EngineStats(BaseModel):

@@ -309,10 +309,6 @@ async def _segment(thread: _Thread, max_tokens: int) -> tuple[_Verdict | None, s
     try:
         async with aclosing(run.engine.generate(_request(thread, record.name, max_tokens, thread.stops))) as stream:
             async for chunk in stream:
-                if chunk.restart:  # another replica replays the stream: keep what we have, finish plainly
-                    record.finish_reason = "interpreter: replica restart"
-                    _note_fallback(run, f"{record.name}: replica restarted the stream")
-                    return _Verdict.MALFORMED, None, record.tokens
                 events = scanner.feed(chunk.text)
                 _account(record, chunk, events, scanner)
                 verdict = _apply_all(thread, events)
@@ -461,7 +457,6 @@ async def _fall_back(thread: _Thread, remaining: int) -> None:
             async for chunk in stream:
                 record.tokens += chunk.tokens
                 record.finish_reason = chunk.finish_reason or record.finish_reason
-                parts = [] if chunk.restart else parts
                 parts.append(chunk.text)
     finally:
         record.end_s = run.now()

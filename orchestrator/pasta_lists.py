@@ -93,7 +93,6 @@ async def _until_header(run: _Run, counter: _Counter, prefix: str, lead: str, ma
     try:
         async with aclosing(run.engine.generate(_request(run, record.name, prefix + lead, max_tokens))) as stream:
             async for chunk in stream:
-                text = "" if chunk.restart else text
                 text += strip_tags(chunk.text)
                 record.tokens += chunk.tokens
                 record.replica = chunk.replica or record.replica
@@ -189,7 +188,6 @@ async def _elaborate(run: _Run, prefix: str, indent: str) -> _Streamed:
         request = _request(run, record.name, prefix, run.config.fork_max_tokens)
         async with aclosing(run.engine.generate(request)) as stream:
             async for chunk in stream:
-                text = "" if chunk.restart else text
                 text += strip_tags(chunk.text)
                 record.tokens += chunk.tokens
                 record.replica = chunk.replica or record.replica

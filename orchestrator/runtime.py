@@ -208,9 +208,6 @@ class Runtime:
         try:
             async with aclosing(self.engine.generate(request)) as stream:
                 async for chunk in stream:
-                    if chunk.restart:
-                        parts.clear()
-                        record.tokens = 0
                     if chunk.tokens and record.ttft is None:
                         record.ttft = time.perf_counter()
                     record.tokens += chunk.tokens

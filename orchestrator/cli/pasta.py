@@ -212,7 +212,6 @@ async def sequential_answer(engine: Engine, prompt: str, max_tokens: int) -> tup
     )
     start, tokens, parts = time.perf_counter(), 0, []
     async for chunk in engine.generate(request):
-        tokens, parts = (0, []) if chunk.restart else (tokens, parts)
         tokens += chunk.tokens
         parts.append(chunk.text)
     return tokens, time.perf_counter() - start, "".join(parts)

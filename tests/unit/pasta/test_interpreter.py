@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from actors.engine import Chunk, GenerateRequest, RequestError
+from actors.engine import GenerateRequest, RequestError
 from actors.scripted import ScriptedEngine
 from graphs import Graph, GraphSpec
 from graphs.pasta import Fork, Scope, Text, joined, parse, remove_pasta
@@ -265,29 +265,6 @@ def test_token_budget_bounds_the_main_thread(engines) -> None:
     engine = engines(lambda request: "word " * 100)
     result = answer(engine, max_tokens=10)
     assert result.tokens == 10 and len(result.text.split()) == 10
-
-
-class RestartingEngine(ScriptedEngine):
-    """The first main request restarts mid-stream, as when its replica died and another took over."""
-
-    async def generate(self, request: GenerateRequest):
-        if request.request_id.endswith("main-1"):
-            yield Chunk(text="<scope>A<promise/>", tokens=2)
-            yield Chunk(text="replayed", tokens=1, restart=True)
-            return
-        async for chunk in super().generate(request):
-            yield chunk
-
-
-def test_a_replica_restart_finishes_the_answer_plainly() -> None:
-    def respond(request: GenerateRequest) -> str:
-        return " fork.</async>" if request.assistant_prefix.endswith("<async>") else " rest <scope>x</scope>."
-
-    engine = RestartingEngine(respond)
-    result = answer(engine)
-    assert result.fell_back == "main-1: replica restarted the stream"
-    assert result.text == "A fork. rest x."
-    assert engine.active == set()
 
 
 def test_an_answer_ending_inside_a_scope_still_joins_its_forks() -> None:
