@@ -129,10 +129,49 @@ def render_item(schema: Schema, index: int) -> str:
             case _:
                 return str(schema.n)
 
-    text = _PLACEHOLDER.sub(fill, schema.template)
+    template = schema.template
+    if schema.n is not None and schema.language == "en":
+        template = singular_count(template)
+    text = _PLACEHOLDER.sub(fill, template)
     if schema.n is not None:
         text += _slot_note(index, schema.n, schema.language)
     return text
+
+
+_COUNTED = re.compile(r"\{n\}((?:[ \t]+[A-Za-z][A-Za-z'-]*){1,4})")
+_STOP_WORDS = frozenset("of for about to that which with in on from by and or as".split())
+
+
+def singular_count(template: str) -> str:
+    """English: ``{n} short tips`` becomes ``one short tip``, so each branch asks for one item.
+
+    The first plural-looking word within four words after ``{n}`` (and before
+    a preposition or conjunction) is singularized; a template without one is
+    left as it is and the branch keeps the count, with its slot note.
+    """
+    match = _COUNTED.search(template)
+    if not match:
+        return template
+    words = match.group(1).split()
+    for i, word in enumerate(words):
+        if word.lower() in _STOP_WORDS:
+            break
+        single = _singular(word)
+        if single != word:
+            phrase = " ".join([*words[:i], single, *words[i + 1:]])
+            return template[: match.start()] + "one " + phrase + template[match.end():]
+    return template
+
+
+def _singular(word: str) -> str:
+    lower = word.lower()
+    if len(lower) < 4 or not lower.endswith("s") or lower.endswith(("ss", "us", "is", "'s")):
+        return word
+    if lower.endswith("ies"):
+        return word[:-3] + "y"
+    if lower.endswith(("ches", "shes", "xes", "zes", "sses")):
+        return word[:-2]
+    return word[:-1]
 
 
 _SLOT_NOTES = {
@@ -155,14 +194,8 @@ def _slot_note(index: int, n: int, language: str = "en") -> str:
     """Tells one branch of a repeated generation which slot of the set it covers, in the prompt's language."""
     if language in _SLOT_NOTES:
         return _SLOT_NOTES[language].format(k=index, n=n, rest=n - 1)
-    return (f"\n\n(You write only item {index} of the {n}; the other {n - 1} are written separately, one slot "
-            f"each. Give just this one item, without numbering or preamble, and make it clearly distinct from "
-            f"the rest: take the {_ordinal(index)} approach or angle you would use.)")
-
-
-def _ordinal(k: int) -> str:
-    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
-    return f"{k}{suffix}"
+    return (f"\n\n(This is item {index} of {n}; the other {n - 1} are written separately. Give only this one "
+            f"item, without numbering or introduction, and make it different from the others.)")
 
 
 def _item_options(schema: Schema, index: int, options: CompileOptions) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from graphs import Graph, dump
+from graphs.compiler.build import singular_count
 from graphs.compiler import CompileOptions, compile_prompt
 
 
@@ -73,18 +74,15 @@ def test_to_dict_has_exactly_the_published_keys():
 
 
 GOLDEN_REPEAT = """\
-%item-1 = generate "Generate 3 names for a cat.\\n\\n(You write only item 1 of the 3; the other 2 are \
-written separately, one slot each. Give just this one item, without numbering or preamble, and make it \
-clearly distinct from the rest: take the 1st approach or angle you would use.)" max_tokens=512 temperature=0.8 \
-seed=1
-%item-2 = generate "Generate 3 names for a cat.\\n\\n(You write only item 2 of the 3; the other 2 are \
-written separately, one slot each. Give just this one item, without numbering or preamble, and make it \
-clearly distinct from the rest: take the 2nd approach or angle you would use.)" max_tokens=512 temperature=0.8 \
-seed=2
-%item-3 = generate "Generate 3 names for a cat.\\n\\n(You write only item 3 of the 3; the other 2 are \
-written separately, one slot each. Give just this one item, without numbering or preamble, and make it \
-clearly distinct from the rest: take the 3rd approach or angle you would use.)" max_tokens=512 temperature=0.8 \
-seed=3
+%item-1 = generate "Generate one name for a cat.\\n\\n(This is item 1 of 3; the other 2 are written separately. \
+Give only this one item, without numbering or introduction, and make it different from the others.)" \
+max_tokens=512 temperature=0.8 seed=1
+%item-2 = generate "Generate one name for a cat.\\n\\n(This is item 2 of 3; the other 2 are written separately. \
+Give only this one item, without numbering or introduction, and make it different from the others.)" \
+max_tokens=512 temperature=0.8 seed=2
+%item-3 = generate "Generate one name for a cat.\\n\\n(This is item 3 of 3; the other 2 are written separately. \
+Give only this one item, without numbering or introduction, and make it different from the others.)" \
+max_tokens=512 temperature=0.8 seed=3
 %answers = scope [%item-1, %item-2, %item-3] sep="\\n" item="{index}. {output}"
 """
 
@@ -113,6 +111,18 @@ down near the bridge." max_tokens=512
 ])
 def test_golden_graphs(prompt, golden):
     assert dump(compile_prompt(prompt).graph) == golden
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("Give {n} short tips for staying focused.", "Give one short tip for staying focused."),
+    ("Write {n} stories about cats", "Write one story about cats"),
+    ("Generate {n} variations of a room description", "Generate one variation of a room description"),
+    ("Name {n} classes of boxes", "Name one class of boxes"),
+    ("Generate {n} megasena game(s) similar to", "Generate {n} megasena game(s) similar to"),
+    ("Generate a list of {n}", "Generate a list of {n}"),
+])
+def test_english_branches_ask_for_one_item(template, expected):
+    assert singular_count(template) == expected
 
 
 def test_slot_note_speaks_the_prompt_language():

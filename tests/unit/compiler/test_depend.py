@@ -73,7 +73,7 @@ def test_explicit_diversity_is_recorded_and_each_branch_gets_its_slot():
     assert dep.evidence == "different" and not dep.serial
     prompts = [compiled.graph.node(f"item-{k}").prompt for k in range(1, 5)]
     assert len(set(prompts)) == 4
-    assert "item 3 of the 4" in prompts[2]
+    assert "item 3 of 4" in prompts[2]
     seeds = {compiled.graph.node(f"item-{k}").params.seed for k in range(1, 5)}
     assert seeds == {1, 2, 3, 4}
 
