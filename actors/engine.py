@@ -64,6 +64,11 @@ class Chunk(BaseModel):
     text: str = Field(description="New text since the previous chunk.")
     tokens: int = Field(ge=0, description="New generated tokens since the previous chunk.")
     finish_reason: str | None = Field(None, description="'stop', 'length' or 'abort' on the last chunk.")
+    stop_reason: str | None = Field(
+        None,
+        description="Last chunk: the stop string that ended generation (not in the text); "
+        "None when the model ended by itself (end of sequence, stop token) or ran out of tokens.",
+    )
     prompt_tokens: int | None = Field(None, description="Prompt length in tokens (first chunk).")
     cached_tokens: int | None = Field(None, description="Prompt tokens served from the prefix cache.")
     replica: str | None = Field(None, description="Which replica produced the chunk.")

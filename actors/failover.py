@@ -5,8 +5,9 @@ Pure (no Ray): the pool records what each stream delivered in a
 A request with no output yet is sent again as is; one with partial output
 continues from it: the text so far joins the assistant's answer
 (``assistant_prefix``, or the prompt when ``raw``) and ``max_tokens`` shrinks
-by the tokens already produced, so the consumer sees one stream. Structured
-output cannot continue (the grammar would restart from the top).
+by the tokens already produced, so the consumer sees one stream. Its final
+chunk (``finish_reason``, ``stop_reason``) is the last attempt's, unchanged.
+Structured output cannot continue (the grammar would restart from the top).
 """
 
 from __future__ import annotations

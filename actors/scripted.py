@@ -51,9 +51,13 @@ def _from_mapping(answers: Mapping[str, str]) -> Responder:
     return respond
 
 
-def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
-    cut = min((i for s in stop if (i := text.find(s)) >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, str | None]:
+    """The text before the earliest stop string, and that string (the first listed on a tie)."""
+    found = [(i, order, s) for order, s in enumerate(stop) if (i := text.find(s)) >= 0]
+    if not found:
+        return text, None
+    cut, _, matched = min(found)
+    return text[:cut], matched
 
 
 class ScriptedEngine:
@@ -115,16 +119,18 @@ class ScriptedEngine:
             raise
         except Exception as exc:
             raise RequestError(f"scripted failure: {exc}") from exc
-        answer, stopped = _truncate_at_stop(answer, request.params.stop)
-        words = _TOKEN.findall(answer)[: request.params.max_tokens]
+        answer, stop = _truncate_at_stop(answer, request.params.stop)
+        words = _TOKEN.findall(answer)
+        max_tokens = request.params.max_tokens
+        # Stop strings cost no tokens here; reaching the stop within the budget ends with "stop".
+        truncated = len(words) > max_tokens or (len(words) == max_tokens and stop is None)
         prompt_tokens = len(_TOKEN.findall(request.prompt))
-        for i, word in enumerate(words):
+        for i, word in enumerate(words[:max_tokens]):
             await asyncio.sleep(self.token_delay_s)
             self.generated_tokens += 1
             yield Chunk(text=word, tokens=1, prompt_tokens=prompt_tokens if i == 0 else None, replica=self.name)
-        truncated = len(words) == request.params.max_tokens and not stopped
-        reason = "length" if truncated else "stop"
-        yield Chunk(text="", tokens=0, finish_reason=reason, replica=self.name)
+        ending = {"finish_reason": "length"} if truncated else {"finish_reason": "stop", "stop_reason": stop}
+        yield Chunk(text="", tokens=0, replica=self.name, **ending)
 
     async def stats(self) -> EngineStats:
         return EngineStats(name=self.name, running=len(self.active), generated_tokens=self.generated_tokens)

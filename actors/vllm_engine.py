@@ -242,6 +242,7 @@ class VllmEngine:
             text=completion.text,
             tokens=len(completion.token_ids),
             finish_reason=completion.finish_reason if out.finished else None,
+            stop_reason=_stop_string(completion.stop_reason) if out.finished else None,
             prompt_tokens=prompt_tokens,
             cached_tokens=out.num_cached_tokens if prompt_tokens is not None else None,
             replica=self.name,
@@ -341,6 +342,11 @@ def _shutdown_late(building: asyncio.Future) -> None:
     """An engine that finished starting after its caller gave up: shut it down, do not leak it."""
     if not building.cancelled() and building.exception() is None:
         building.result().shutdown()
+
+
+def _stop_string(stop_reason: object) -> str | None:
+    """vLLM's ``stop_reason``: the matched stop string, an int for a stop token id, or None (EOS, length)."""
+    return stop_reason if isinstance(stop_reason, str) else None
 
 
 def _one_line(error: BaseException) -> str:

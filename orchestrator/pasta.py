@@ -15,9 +15,15 @@ Policy (the paper's Algorithm 1 on a streaming engine):
   copying the ``<promise/>`` it sees in its prefix would otherwise fork
   without end (seen on the real replica: a thousand forks for three promises).
 - ``</scope>`` (or ``<sync/>``) is a stop string, so the engine ends the
-  stream exactly there: a barrier. The interpreter waits for the scope's
-  forks, replaces the scope by its joined text without tags (section 2,
-  case 4) and resumes decoding from that prefix.
+  stream exactly there and names the string (``Chunk.stop_reason``): a
+  barrier. The interpreter waits for the scope's forks, replaces the scope
+  by its joined text without tags (section 2, case 4) and resumes decoding
+  from that prefix. A close tag with no open scope is stray: in the main
+  thread it is dropped from the answer (kept in the model's view, so
+  decoding goes on past it), at most ``MAX_STRAY_CLOSES`` times; in a fork
+  it closes the scope the fork lives in, so the fork ends as at ``</async>``.
+- A stream the model ended itself (end of sequence) or that ran out of
+  tokens ends its thread: open scopes are joined with no further request.
 - ``<async>``/``</async>`` written by the main stream is malformed: the
   interpreter joins what is pending and finishes the answer sequentially,
   with every tag stripped. A tag-shaped string the language rejects is
@@ -52,6 +58,8 @@ from orchestrator.errors import NodeFailed, RunAborted
 
 MAIN_STOPS = ("</scope>", "<sync/>")
 FORK_STOPS = ("</async>", "</scope>", "<sync/>")
+MAX_STRAY_CLOSES = 4
+"""Stray close tags one thread may drop and decode past; a model that keeps writing them is ended."""
 
 
 class PastaMode(StrEnum):
@@ -95,6 +103,7 @@ class StreamRecord(BaseModel):
     tag_tokens: int = Field(0, ge=0, description="Of those, tokens spent writing tags.")
     discarded_tokens: int = Field(0, ge=0, description="Of those, tokens cut off and not part of the answer.")
     finish_reason: str | None = Field(None, description="Engine's finish reason, or why the interpreter ended it.")
+    stop_reason: str | None = Field(None, description="The stop string that ended the stream, if one did.")
     replica: str | None = Field(None, description="Replica that served it.")
 
 
@@ -144,7 +153,14 @@ class _Mark:
     implicit: bool
 
 
-_Piece = str | _Written | _Slot | _Mark
+@dataclass(frozen=True, slots=True)
+class _Stray:
+    """A close tag that closed nothing: the model read it, the answer drops it."""
+
+    tag: str
+
+
+_Piece = str | _Written | _Slot | _Mark | _Stray
 
 
 class _Verdict(StrEnum):
@@ -152,6 +168,15 @@ class _Verdict(StrEnum):
 
     BARRIER = "barrier"
     MALFORMED = "malformed"
+
+
+class _Step(StrEnum):
+    """What a thread does after one of its streams ended."""
+
+    JOIN = "join"  # a barrier: join the innermost scope, then decode on
+    RESUME = "resume"  # a stray close tag was dropped: decode on
+    FALL_BACK = "fall back"  # malformed: finish as plain sequential text
+    END = "end"  # the thread is over (open scopes are still joined)
 
 
 @dataclass(slots=True)
@@ -187,6 +212,7 @@ class _Thread:
     pieces: list[_Piece] = field(default_factory=list)
     marks: list[int] = field(default_factory=list)
     segments: int = 0
+    strays: int = 0
 
     def view(self) -> str:
         """The text the model reads next: tags of open scopes kept, joined scopes plain."""
@@ -201,6 +227,8 @@ class _Thread:
                     out.append("<promise/>")
                 case _Mark(implicit=implicit):
                     out.append("" if implicit else "<scope>")
+                case _Stray(tag=tag):
+                    out.append(tag)
         return "".join(out)
 
     def write(self, text: str) -> None:
@@ -284,22 +312,48 @@ async def _decode(run: _Run, name: str, base: str, stops: tuple[str, ...], budge
     async with asyncio.TaskGroup() as group:
         thread = _Thread(run, name, "main" if depth == 0 else "fork", base, stops, group, depth)
         remaining = budget
-        while remaining > 0:
-            verdict, finish, used = await _segment(thread, remaining)
-            remaining -= used
-            if verdict is _Verdict.MALFORMED:
-                await _fall_back(thread, remaining)
-                break
-            if thread.marks and (verdict is _Verdict.BARRIER or finish == "stop"):
-                await _join(thread)
-                continue
-            break
+        step = _Step.RESUME
+        while remaining > 0 and step is not _Step.END:
+            verdict, record = await _segment(thread, remaining)
+            remaining -= record.tokens
+            step = _next_step(thread, verdict, record.stop_reason)
+            match step:
+                case _Step.JOIN:
+                    await _join(thread)
+                case _Step.FALL_BACK:
+                    await _fall_back(thread, remaining)
+                    step = _Step.END
         while thread.marks:
             await _join(thread)
     return thread.written()
 
 
-async def _segment(thread: _Thread, max_tokens: int) -> tuple[_Verdict | None, str | None, int]:
+def _next_step(thread: _Thread, verdict: _Verdict | None, stop_reason: str | None) -> _Step:
+    """What follows a stream: the interpreter's verdict if it cut the stream, else the engine's stop string."""
+    match verdict:
+        case _Verdict.MALFORMED:
+            return _Step.FALL_BACK
+        case _Verdict.BARRIER:
+            return _Step.JOIN if thread.marks else _Step.END
+    match stop_reason:
+        case "</scope>" | "<sync/>" if thread.marks:
+            return _Step.JOIN
+        case "</scope>" | "<sync/>" if thread.role == "main":
+            return _drop_stray(thread, stop_reason)
+    return _Step.END  # end of sequence, out of tokens, </async>, or a fork closing its parent's scope
+
+
+def _drop_stray(thread: _Thread, tag: str) -> _Step:
+    """A close tag that closes nothing: keep it in the model's view, drop it from the answer, decode on."""
+    thread.run.malformed += 1
+    thread.strays += 1
+    if thread.strays > MAX_STRAY_CLOSES:
+        return _Step.END
+    thread.pieces.append(_Stray(tag))
+    return _Step.RESUME
+
+
+async def _segment(thread: _Thread, max_tokens: int) -> tuple[_Verdict | None, StreamRecord]:
     """Stream one request from the thread's current text, acting on tags as they arrive."""
     thread.segments += 1
     run = thread.run
@@ -314,9 +368,8 @@ async def _segment(thread: _Thread, max_tokens: int) -> tuple[_Verdict | None, s
                 verdict = _apply_all(thread, events)
                 if verdict is not None:
                     record.finish_reason = f"interpreter: {verdict}"
-                    return verdict, None, record.tokens
-        verdict = _apply_all(thread, scanner.flush())
-        return verdict, record.finish_reason, record.tokens
+                    return verdict, record
+        return _apply_all(thread, scanner.flush()), record
     finally:
         record.end_s = run.now()
 
@@ -338,6 +391,7 @@ def _account(record: StreamRecord, chunk: Chunk, events: list[StreamEvent], scan
     record.tokens += chunk.tokens
     record.replica = chunk.replica or record.replica
     record.finish_reason = chunk.finish_reason or record.finish_reason
+    record.stop_reason = chunk.stop_reason or record.stop_reason
     wrote_text = any(e.kind is EventKind.TEXT and e.text.strip() for e in events)
     in_tag = scanner.holding or any(e.kind is not EventKind.TEXT for e in events) or not chunk.text
     if chunk.tokens and in_tag and not wrote_text:

@@ -59,6 +59,14 @@ def test_resumed_chunks_do_not_count_the_prompt_twice() -> None:
     assert progress.text == "ab" and progress.tokens == 2
 
 
+def test_a_continued_stream_keeps_the_final_chunks_stop_reason() -> None:
+    progress = progressed("one")
+    final = Chunk(text=" two", tokens=1, finish_reason="stop", stop_reason="</scope>", prompt_tokens=5)
+    delivered = account(final, progress, resumed=True)
+    assert (delivered.finish_reason, delivered.stop_reason, delivered.prompt_tokens) == ("stop", "</scope>", None)
+    assert progress.finished and progress.text == "one two"
+
+
 def test_engine_spec_is_a_discriminated_union() -> None:
     config = PoolConfig.model_validate({"spec": {"kind": "vllm", "engine": {"model": "m"}}})
     assert isinstance(config.spec, VllmSpec) and config.spec.engine.model == "m"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -148,3 +149,17 @@ def test_error_lines_are_single_and_short() -> None:
     assert _one_line(info.value) == "n (5) is too big"
     assert _one_line(RuntimeError("x" * 1000)).endswith("...") and len(_one_line(RuntimeError("x" * 1000))) == 300
     assert _one_line(RuntimeError()) == "RuntimeError"
+
+
+def _output(stop_reason: object, *, finished: bool = True) -> SimpleNamespace:
+    finish_reason = "stop" if finished else None
+    completion = SimpleNamespace(text="x", token_ids=[1], finish_reason=finish_reason, stop_reason=stop_reason)
+    return SimpleNamespace(outputs=[completion], finished=finished, num_cached_tokens=0)
+
+
+def test_final_chunk_reports_the_stop_string_only() -> None:
+    engine = SimpleNamespace(name="replica-0")
+    assert VllmEngine._chunk(engine, _output("</scope>"), None).stop_reason == "</scope>"
+    assert VllmEngine._chunk(engine, _output(151645), None).stop_reason is None  # a stop token id
+    assert VllmEngine._chunk(engine, _output(None), None).stop_reason is None  # end of sequence
+    assert VllmEngine._chunk(engine, _output("</scope>", finished=False), None).stop_reason is None

@@ -13,7 +13,7 @@ from actors.scripted import ScriptedEngine
 from graphs import Graph, GraphSpec
 from graphs.pasta import Fork, Scope, Text, joined, parse, remove_pasta
 from orchestrator.errors import RunAborted
-from orchestrator.pasta import Interpreter, PastaConfig
+from orchestrator.pasta import MAX_STRAY_CLOSES, Interpreter, PastaConfig
 
 # -- a reference model: what a PASTA-speaking model writes for each prefix --------
 
@@ -267,17 +267,59 @@ def test_token_budget_bounds_the_main_thread(engines) -> None:
     assert result.tokens == 10 and len(result.text.split()) == 10
 
 
-def test_an_answer_ending_inside_a_scope_still_joins_its_forks() -> None:
-    def respond(request: GenerateRequest) -> str:
-        if request.assistant_prefix.endswith("<async>"):
-            return " filled.</async>"
-        return "A<scope> B<promise/>" if request.assistant_prefix == "" else ""
+def scripted(table: dict[str, str]) -> Callable[[GenerateRequest], str]:
+    """A model that answers exactly these prefixes; any other request is a test failure."""
 
-    engine = ScriptedEngine(respond)
+    def respond(request: GenerateRequest) -> str:
+        if request.assistant_prefix not in table:
+            raise AssertionError(f"unexpected request with prefix {request.assistant_prefix!r}")
+        return table[request.assistant_prefix]
+
+    return respond
+
+
+def test_an_answer_ending_inside_a_scope_joins_its_forks_without_another_request() -> None:
+    engine = ScriptedEngine(scripted({"": "A<scope> B<promise/>", "A<scope> B<promise/><async>": " filled.</async>"}))
     result = answer(engine)
     assert result.text == "A B filled."
     assert result.annotated == "A<scope> B<promise/><async> filled.</async></scope>"
+    assert [call.request_id for call in engine.calls] == ["r/main-1", "r/fork-1-1"]
+    assert [(s.name, s.finish_reason, s.stop_reason) for s in result.streams] == [
+        ("main-1", "stop", None),
+        ("fork-1-1", "stop", "</async>"),
+    ]
     assert engine.active == set()
+
+
+def test_a_stray_scope_close_is_dropped_and_the_answer_goes_on() -> None:
+    engine = ScriptedEngine(scripted({
+        "": "Intro.</scope> More",
+        "Intro.</scope>": " More text.</scope>",
+        "Intro.</scope> More text.</scope>": " End.",
+    }))
+    result = answer(engine)
+    assert result.text == "Intro. More text. End."
+    assert result.annotated == result.text
+    assert result.malformed_tags == 2 and result.fell_back is None and result.forks == 0
+    assert [s.stop_reason for s in result.streams] == ["</scope>", "</scope>", None]
+
+
+def test_a_model_writing_only_stray_closes_is_ended() -> None:
+    engine = ScriptedEngine(lambda request: " x<sync/>")
+    result = answer(engine)
+    assert result.text == " x" * (MAX_STRAY_CLOSES + 1)
+    assert len(engine.calls) == MAX_STRAY_CLOSES + 1 and result.malformed_tags == MAX_STRAY_CLOSES + 1
+
+
+def test_a_stray_close_in_a_fork_ends_the_fork() -> None:
+    engine = ScriptedEngine(scripted({
+        "": "<scope>A<promise/></scope> C",
+        "<scope>A<promise/><async>": " a.</scope> junk",
+        "A a.": " C",
+    }))
+    result = answer(engine)
+    assert result.text == "A a. C"
+    assert result.annotated == "<scope>A<promise/><async> a.</async></scope> C"
 
 
 # -- property: any valid annotated answer is reproduced exactly -------------------
