@@ -198,9 +198,14 @@ def _slot_note(index: int, n: int, language: str = "en") -> str:
             f"item, without numbering or introduction, and make it different from the others.)")
 
 
+# Where a second item would start: a branch of a repeated generation writes one.
+ONE_ITEM_STOPS = ("\n2.", "\n2)", "\n\n2")
+
+
 def _item_options(schema: Schema, index: int, options: CompileOptions) -> dict[str, Any]:
     if schema.n is not None:
-        return {"max_tokens": options.item_max_tokens, "temperature": options.repeat_temperature, "seed": index}
+        return {"max_tokens": options.item_max_tokens, "temperature": options.repeat_temperature, "seed": index,
+                "stop": ONE_ITEM_STOPS}
     return {"max_tokens": options.item_max_tokens}
 
 

@@ -76,13 +76,13 @@ def test_to_dict_has_exactly_the_published_keys():
 GOLDEN_REPEAT = """\
 %item-1 = generate "Generate one name for a cat.\\n\\n(This is item 1 of 3; the other 2 are written separately. \
 Give only this one item, without numbering or introduction, and make it different from the others.)" \
-max_tokens=512 temperature=0.8 seed=1
+max_tokens=512 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=1
 %item-2 = generate "Generate one name for a cat.\\n\\n(This is item 2 of 3; the other 2 are written separately. \
 Give only this one item, without numbering or introduction, and make it different from the others.)" \
-max_tokens=512 temperature=0.8 seed=2
+max_tokens=512 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=2
 %item-3 = generate "Generate one name for a cat.\\n\\n(This is item 3 of 3; the other 2 are written separately. \
 Give only this one item, without numbering or introduction, and make it different from the others.)" \
-max_tokens=512 temperature=0.8 seed=3
+max_tokens=512 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=3
 %answers = scope [%item-1, %item-2, %item-3] sep="\\n" item="{index}. {output}"
 """
 
