@@ -32,6 +32,7 @@ class CallRecord(BaseModel):
 
     request_id: str = Field(description="The request's id.")
     prompt: str = Field(description="The prompt as received.")
+    assistant_prefix: str = Field("", description="The assistant prefix as received.")
     start: float = Field(description="perf_counter() when generation began.")
     end: float | None = Field(None, description="perf_counter() when the stream closed.")
     outcome: str = Field("running", description="'finished', 'aborted' or 'failed'.")
@@ -95,7 +96,12 @@ class ScriptedEngine:
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         if self.dead:
             raise EngineDeadError(f"engine {self.name} is dead")
-        record = CallRecord(request_id=request.request_id, prompt=request.prompt, start=time.perf_counter())
+        record = CallRecord(
+            request_id=request.request_id,
+            prompt=request.prompt,
+            assistant_prefix=request.assistant_prefix,
+            start=time.perf_counter(),
+        )
         self.calls.append(record)
         self.active.add(request.request_id)
         try:

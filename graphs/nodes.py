@@ -59,6 +59,11 @@ class GenerateNode(_NodeBase):
     kind: Literal[NodeKind.GENERATE] = NodeKind.GENERATE
     prompt: str = Field(description="Template: {name} inserts that node's output; {{ and }} are braces.")
     system: str | None = Field(None, description="System message for the generation.")
+    assistant_prefix: str = Field(
+        "",
+        description="Template like prompt ({name} inserts that node's output): text the assistant already said, "
+        "which the generation continues.",
+    )
     params: SamplingParams = Field(default_factory=SamplingParams, description="Sampling parameters.")
     timeout_s: float | None = Field(None, gt=0, description="Per-node timeout; the runtime default if unset.")
     expected_tokens: int | None = Field(
@@ -67,7 +72,7 @@ class GenerateNode(_NodeBase):
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return placeholders(self.prompt) + placeholders(self.system or "")
+        return placeholders(self.prompt) + placeholders(self.system or "") + placeholders(self.assistant_prefix)
 
     @property
     def cost(self) -> int:

@@ -31,7 +31,8 @@ def _dump_node(node: Node) -> str:
     match node:
         case GenerateNode():
             system = f" system={_quote(node.system)}" if node.system else ""
-            return f"%{node.name} = generate {_quote(node.prompt)}{system}{_param_text(node.params)}{after}"
+            prefix = f" prefix={_quote(node.assistant_prefix)}" if node.assistant_prefix else ""
+            return f"%{node.name} = generate {_quote(node.prompt)}{system}{prefix}{_param_text(node.params)}{after}"
         case ScopeNode():
             members = ", ".join(f"%{m}" for m in node.members)
             fmt = "" if node.item_format == "{output}" else f" item={_quote(node.item_format)}"

@@ -188,6 +188,7 @@ class Runtime:
             request_id=f"{run.id}/{spec.name}",
             prompt=render(spec.prompt, outputs, owner=spec.name),
             system=render(spec.system, outputs, owner=spec.name) if spec.system else None,
+            assistant_prefix=render(spec.assistant_prefix, outputs, owner=spec.name),
             params=spec.params,
         )
         timeout_s = spec.timeout_s or self.config.node_timeout_s

@@ -6,10 +6,13 @@ and executed by the runtime. The main stream is known text: it becomes the
 template of one ``answer`` combine node, with a ``{fork}`` placeholder where
 each fork's content goes, waiting for every top-level scope.
 
-A fork node's prompt asks to continue the answer from the fork's synchronous
-prefix (section 2, tags removed), because a generate node carries a user
-prompt rather than an assistant prefix. Forks written inside a fork's body
-belong to that fork's generation and get no node of their own.
+A fork node is a true continuation, exactly the request the interpreter
+sends: the main answer's system message and question, and as assistant
+prefix the fork's synchronous prefix as the model reads it (open scopes'
+``<scope>`` and earlier ``<promise/>`` kept, joined scopes tag-free; see
+:mod:`graphs.pasta.prefix`) followed by ``<async>``; it stops at
+``</async>``. Forks written inside a fork's body belong to that fork's
+generation and get no node of their own.
 
 Invariants: node names are derived from positions (``scope-1``,
 ``scope-1-fork-2``, ``scope-1-scope-1``), so the same text always gives the
@@ -28,10 +31,7 @@ from graphs.pasta.render import joined
 from graphs.pasta.tree import Document, Fork, Node, Scope, Text
 from graphs.template import escape
 
-CONTINUE_TEMPLATE = (
-    "{question}\n\nPart of the answer is already written:\n{prefix}\n\n"
-    "Continue it from exactly where it stops. Write only the next part, without repeating anything."
-)
+FORK_STOP = "</async>"
 
 
 @dataclass(slots=True)
@@ -45,26 +45,33 @@ class _Builder:
     answer: list[str] = field(default_factory=list)
     top_scopes: list[str] = field(default_factory=list)
 
-    def fork(self, fork: Fork, name: str, prefix: str) -> None:
+    def fork(self, fork: Fork, name: str, prefix: str) -> str:
+        """Add the fork's node; ``prefix`` is the model's view before it. Returns the view after it."""
         content = joined(fork.body) if fork.body is not None else ""
-        prompt = CONTINUE_TEMPLATE.format(question=self.question, prefix=prefix)
+        promise = "<promise/>" if fork.has_promise else ""
         expected = fork.tokens if fork.tokens is not None else len(content.split())
-        params = SamplingParams(max_tokens=max(self.max_tokens, 2 * (fork.tokens or 0)) or self.max_tokens)
+        max_tokens = max(self.max_tokens, 2 * (fork.tokens or 0)) or self.max_tokens
         self.nodes.append(
             GenerateNode(
                 name=name,
-                prompt=escape(prompt),
+                prompt=escape(self.question),
                 system=escape(self.system) if self.system else None,
-                params=params,
+                assistant_prefix=escape(prefix + promise + "<async>"),
+                params=SamplingParams(max_tokens=max_tokens, stop=(FORK_STOP,)),
                 expected_tokens=expected,
             )
         )
         self.answer.append("{" + name + "}")
+        return prefix + promise
 
     def scope(self, scope: Scope, name: str, prefix: str) -> str | None:
-        """Add the scope's forks and nested scopes; None when it has no fork (no node)."""
+        """Add the scope's forks and nested scopes; None when it has no fork (no node).
+
+        ``prefix`` is the model's view before ``<scope>``.
+        """
         members: list[str] = []
         forks = scopes = 0
+        prefix += "" if scope.implicit else "<scope>"
         for child in scope.children:
             match child:
                 case Text(text=text):
@@ -73,7 +80,7 @@ class _Builder:
                 case Fork() as fork:
                     forks += 1
                     members.append(f"{name}-fork-{forks}")
-                    self.fork(fork, members[-1], prefix)
+                    prefix = self.fork(fork, members[-1], prefix)
                 case Scope() as inner:
                     scopes += 1
                     if (inner_name := self.scope(inner, f"{name}-scope-{scopes}", prefix)) is not None:

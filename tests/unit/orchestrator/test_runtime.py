@@ -242,3 +242,14 @@ def test_module_level_run_on_a_given_engine() -> None:
     g = Graph()
     g.generate("x", name="x")
     assert orchestrator.run(g, engine=ScriptedEngine({"x": "hello"}, token_delay_s=0.0)).answer == "hello"
+
+
+async def test_the_rendered_assistant_prefix_reaches_the_engine(make) -> None:
+    g = Graph()
+    g.generate("Name a {{colour}}.", name="first")
+    g.generate("Name a colour.", name="second", assistant_prefix="First: {first}. Then {{x}}:")
+    engine, runtime = make({"Name a {colour}.": "red", "Name a colour.": "blue"})
+    result = await runtime.arun(g)
+    assert result.ok and result.node("second").text == "blue"
+    prefixes = {call.request_id.rsplit("/", 1)[-1]: call.assistant_prefix for call in engine.calls}
+    assert prefixes == {"first": "", "second": "First: red. Then {x}:"}

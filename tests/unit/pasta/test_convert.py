@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphs import GenerateNode, ScopeNode
 from graphs import render as render_template
-from graphs.pasta import Fork, Scope, joined, parse, remove_pasta
+from graphs.pasta import Fork, Scope, joined, parse, remove_pasta, sync_prefix
 from graphs.pasta.convert import count_forks, to_graph
 
 TEXT = (
@@ -23,12 +23,25 @@ def test_scopes_and_forks_become_nodes_with_positional_names() -> None:
     assert count_forks(parse(TEXT)) == 3
 
 
-def test_fork_prompts_continue_from_their_synchronous_prefix() -> None:
-    graph = to_graph(parse(TEXT), question="Q {x}?")
-    node = graph.node("scope-1-scope-1-fork-1")
-    assert isinstance(node, GenerateNode)
-    prompt = render_template(node.prompt, {})
-    assert prompt.startswith("Q {x}?\n\nPart of the answer is already written:\nIntro {braces}A B C\n\n")
+def test_forks_continue_the_answer_from_the_interpreters_view() -> None:
+    graph = to_graph(parse(TEXT), question="Q {x}?", system="Sys {y}")
+    starts = {"scope-1-fork-1": " a-text", "scope-1-scope-1-fork-1": " c-text", "scope-2-fork-1": " d-text"}
+    for name, body in starts.items():
+        node = graph.node(name)
+        assert isinstance(node, GenerateNode)
+        assert render_template(node.prompt, {}) == "Q {x}?"
+        assert render_template(node.system or "", {}) == "Sys {y}"
+        assert node.params.stop == ("</async>",)
+        expected = sync_prefix(TEXT, TEXT.index(body), keep_tags=True)
+        assert render_template(node.assistant_prefix, {}) == expected
+    prefix = render_template(graph.node("scope-1-scope-1-fork-1").assistant_prefix, {})
+    assert prefix == "Intro {braces}<scope>A<promise/> B<scope> C<promise/><async>"
+
+
+def test_a_later_dialect_fork_has_no_scope_tag_in_its_prefix() -> None:
+    text = "x<promise/>y<async> P</async><sync/>z"
+    node = to_graph(parse(text)).node("scope-1-fork-1")
+    assert render_template(node.assistant_prefix, {}) == "x<promise/><async>"
 
 
 def test_answer_renders_the_joined_text_from_fork_outputs() -> None:

@@ -12,6 +12,7 @@ from actors.engine import GenerateRequest, RequestError
 from actors.scripted import ScriptedEngine
 from graphs import Graph, GraphSpec
 from graphs.pasta import Fork, Scope, Text, joined, parse, remove_pasta
+from orchestrator import Runtime
 from orchestrator.errors import RunAborted
 from orchestrator.pasta import MAX_STRAY_CLOSES, Interpreter, PastaConfig
 
@@ -244,6 +245,19 @@ def test_the_trace_is_a_task_graph_of_scopes_and_forks(engines) -> None:
     graph = Graph.from_spec(GraphSpec.model_validate(result.graph))
     assert [node.name for node in graph.nodes()] == ["scope-1-fork-1", "scope-1-fork-2", "scope-1", "answer"]
     assert graph.members("scope-1") == ("scope-1-fork-1", "scope-1-fork-2")
+
+
+def test_the_trace_graph_replays_the_forks_as_the_same_requests(engines) -> None:
+    interpreted = engines(model_writing(CLASSIFY))
+    result = answer(interpreted, prompt="Classify coal and water")
+    graph = Graph.from_spec(GraphSpec.model_validate(result.graph))
+    replayed = engines(model_writing(CLASSIFY))
+    run = Runtime(replayed).run(graph)
+    assert run.ok and run.answer == result.text
+    sent = {call.request_id.rsplit("/", 1)[-1]: call for call in replayed.calls}
+    forks = {call.request_id.rsplit("/", 1)[-1]: call for call in interpreted.calls if "fork" in call.request_id}
+    for node, fork in [("scope-1-fork-1", "fork-1-1"), ("scope-1-fork-2", "fork-2-1")]:
+        assert (sent[node].prompt, sent[node].assistant_prefix) == (forks[fork].prompt, forks[fork].assistant_prefix)
 
 
 def test_a_timeout_aborts_every_stream(engines) -> None:
