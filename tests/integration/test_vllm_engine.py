@@ -103,11 +103,14 @@ def test_streams_deltas(engine: VllmEngine, loop: LoopThread) -> None:
 
 def test_stop_string_ends_output_before_it(engine: VllmEngine, loop: LoopThread) -> None:
     prompt = "Count from 1 to 30, separated by commas."
-    full = text_of(loop.run(collect(engine, ask(prompt, max_tokens=40))))
+    unstopped = loop.run(collect(engine, ask(prompt, max_tokens=40, stop=("no such text",))))
+    full = text_of(unstopped)
     assert "7" in full, full
+    assert unstopped[-1].stop_reason is None  # ran out of tokens or ended by itself: no stop string
     chunks = loop.run(collect(engine, ask(prompt, max_tokens=40, stop=("7",))))
     assert text_of(chunks) == full[: full.index("7")]
-    assert chunks[-1].finish_reason == "stop"
+    assert (chunks[-1].finish_reason, chunks[-1].stop_reason) == ("stop", "7")
+    assert all(c.stop_reason is None for c in chunks[:-1])
 
 
 def test_closing_the_stream_aborts_the_request(engine: VllmEngine, loop: LoopThread) -> None:
