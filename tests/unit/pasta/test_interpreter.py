@@ -305,6 +305,19 @@ def test_an_answer_ending_inside_a_scope_joins_its_forks_without_another_request
     assert engine.active == set()
 
 
+def test_a_fork_ending_inside_its_own_scope_joins_it_without_another_request() -> None:
+    engine = ScriptedEngine(scripted({
+        "": "<scope>A<promise/></scope> C",
+        "<scope>A<promise/><async>": " x<scope> y<promise/></async> junk",
+        "<scope>A<promise/><async> x<scope> y<promise/><async>": " z.</async>",
+        "A x y z.": " C",
+    }))
+    result = answer(engine)
+    assert result.text == "A x y z. C"
+    assert result.annotated == "<scope>A<promise/><async> x<scope> y<promise/><async> z.</async></scope></async></scope> C"
+    assert sorted(call.request_id for call in engine.calls) == ["r/fork-1-1", "r/fork-2-1", "r/main-1", "r/main-2"]
+
+
 def test_a_stray_scope_close_is_dropped_and_the_answer_goes_on() -> None:
     engine = ScriptedEngine(scripted({
         "": "Intro.</scope> More",
