@@ -69,12 +69,13 @@ class ScriptedMain:
                 yield chunk
             return
         text = MAIN if request.assistant_prefix == "" else " In short, only coal burns."
-        for stop in request.params.stop:
-            text = text.split(stop)[0]
+        hits = [(at, stop) for stop in request.params.stop if (at := text.find(stop)) >= 0]
+        matched = min(hits)[1] if hits else None  # like a real engine: the earliest stop string wins
+        text = text.split(matched)[0] if matched else text
         for word in text.split(" "):
             await asyncio.sleep(0.05)
             yield Chunk(text=word + " " if word else " ", tokens=1)
-        yield Chunk(text="", tokens=0, finish_reason="stop")
+        yield Chunk(text="", tokens=0, finish_reason="stop", stop_reason=matched)
 
     async def stats(self) -> EngineStats:
         return EngineStats(name=self.name)
