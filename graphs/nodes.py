@@ -8,6 +8,7 @@ outputs, timings) is stored here: that lives in the runtime's run state.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal
@@ -15,9 +16,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graphs.params import SamplingParams
-from graphs.template import NAME_PATTERN, placeholders
+from graphs.template import NAME_PATTERN, placeholders, render
 
 _NAME = re.compile(NAME_PATTERN + r"\Z")
+_LEADING_MARKER = re.compile(r"^(?:\d{1,3}[.)]|[-*•])\s+")
 SCOPE_ITEM_FIELDS = ("output", "index", "name")
 
 
@@ -89,6 +91,21 @@ class ScopeNode(_NodeBase):
     item_format: str = Field(
         "{output}", description="Template per member; may use {output}, {index} (1-based) and {name}."
     )
+    strip_markers: bool = Field(
+        False,
+        description="Drop a list marker ('1.', '2)', '-', '*') a member's output starts with, so a join "
+        "that numbers the items does not number them twice.",
+    )
+
+    def join(self, outputs: Mapping[str, str]) -> str:
+        """This scope's output, given its members' outputs."""
+        return self.separator.join(
+            render(self.item_format, {"output": self._clean(outputs[m]), "index": str(i), "name": m})
+            for i, m in enumerate(self.members, start=1)
+        )
+
+    def _clean(self, output: str) -> str:
+        return _LEADING_MARKER.sub("", output.strip(), count=1) if self.strip_markers else output
 
     @field_validator("item_format")
     @classmethod

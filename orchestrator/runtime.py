@@ -173,10 +173,7 @@ class Runtime:
                 return await self._generate(run, spec)
             case ScopeNode():
                 run.state.start(spec.name)
-                return spec.separator.join(
-                    render(spec.item_format, {"output": outputs[m], "index": str(i), "name": m})
-                    for i, m in enumerate(spec.members, start=1)
-                )
+                return spec.join(outputs)
             case CombineNode():
                 run.state.start(spec.name)
                 return render(spec.template, outputs, owner=spec.name)

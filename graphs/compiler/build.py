@@ -242,7 +242,8 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
             schema = schema.model_copy(update={"template": _without_sentence(schema.template, dep.evidence)})
     item_format, separator = _scope_format(schema)
     waits = {d.item for d in deps if d.kind is DependencyKind.CHAIN and d.item}
-    with g.scope("answers", separator=separator, item_format=item_format) as scope:
+    numbered = item_format != "{output}"  # the join writes its own markers: drop the ones branches write
+    with g.scope("answers", separator=separator, item_format=item_format, strip_markers=numbered) as scope:
         for k in range(1, schema.count + 1):
             text = escape(render_item(schema, k))
             if k in waits:

@@ -83,7 +83,7 @@ max_tokens=512 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=2
 %item-3 = generate "Generate one name for a cat.\\n\\n(This is item 3 of 3; the other 2 are written separately. \
 Give only this one item, without numbering or introduction, and make it different from the others.)" \
 max_tokens=512 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=3
-%answers = scope [%item-1, %item-2, %item-3] sep="\\n" item="{index}. {output}"
+%answers = scope [%item-1, %item-2, %item-3] sep="\\n" item="{index}. {output}" strip_markers
 """
 
 GOLDEN_EXTRACT = """\
@@ -99,7 +99,7 @@ GOLDEN_QUESTIONS = """\
 the bridge." max_tokens=512
 %item-2 = generate "Answer using the passage:\\nWhy was she late?\\n\\nAnna came home late because the bus broke \
 down near the bridge." max_tokens=512
-%answers = scope [%item-1, %item-2] sep="\\n\\n" item="{index}. {output}"
+%answers = scope [%item-1, %item-2] sep="\\n\\n" item="{index}. {output}" strip_markers
 """
 
 

@@ -192,3 +192,12 @@ def test_from_json_errors_are_typed_and_short() -> None:
             {"kind": "generate", "name": "a", "prompt": "{b}"},
             {"kind": "generate", "name": "b", "prompt": "{a}"},
         ]}))
+
+
+def test_scope_join_can_drop_members_own_list_markers() -> None:
+    scope = ScopeNode(name="s", members=("a", "b", "c"), separator="\n", item_format="{index}. {output}",
+                      strip_markers=True)
+    outputs = {"a": "1. Set goals.", "b": "  - Take breaks\n2. more", "c": "3rd of May is fine"}
+    assert scope.join(outputs) == "1. Set goals.\n2. Take breaks\n2. more\n3. 3rd of May is fine"
+    plain = scope.model_copy(update={"strip_markers": False})
+    assert plain.join(outputs).startswith("1. 1. Set goals.")
