@@ -11,46 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("vllm")
 
-from actors import PoolConfig, ReplicaPool, VllmSpec  # noqa: E402
-from actors.config import EngineConfig  # noqa: E402
-from actors.models import ModelError, resolve_model  # noqa: E402
-from cluster import NAMESPACE, ClusterConfig, connect  # noqa: E402
+from actors import ReplicaPool  # noqa: E402
 from graphs.compiler import CompileOptions  # noqa: E402
 from orchestrator.strategies import Strategy, StrategyRun, run_prompt  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-MODEL = "smollm2-135m-instruct"
 PROMPT = ("Translate each of the following words into French:\n1. cat\n2. dog\n3. house\n4. water\n5. bread\n"
           "6. apple")
-
-
-@pytest.fixture(scope="module")
-def runner() -> Iterator[asyncio.Runner]:
-    try:
-        resolve_model(MODEL)
-    except ModelError as exc:
-        pytest.skip(f"{MODEL} is not ready: {exc}")
-    with connect(config=ClusterConfig(num_cpus=2)), asyncio.Runner() as loop:
-        yield loop
-        alive = [a for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE]
-        assert alive == [], f"replica actors leaked: {alive}"
-
-
-@pytest.fixture(scope="module")
-def pool(runner: asyncio.Runner) -> Iterator[ReplicaPool]:
-    engine = EngineConfig(model=MODEL, max_model_len=2048, kv_cache_gib=0.5, max_num_seqs=8)
-    config = PoolConfig(spec=VllmSpec(engine=engine), replicas=1, name="compile", first_chunk_timeout_s=240)
-    started = runner.run(ReplicaPool.start(config))
-    yield started
-    runner.run(started.aclose())
 
 
 def test_six_items_run_in_parallel_and_come_back_in_order(runner: asyncio.Runner, pool: ReplicaPool) -> None:

@@ -10,49 +10,24 @@ vLLM or the model is missing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("vllm")
 
-from actors import PoolConfig, ReplicaPool, VllmSpec  # noqa: E402
-from actors.config import EngineConfig  # noqa: E402
+from actors import ReplicaPool  # noqa: E402
 from actors.engine import Chunk, EngineStats, GenerateRequest  # noqa: E402
-from actors.models import ModelError, resolve_model  # noqa: E402
-from cluster import NAMESPACE, ClusterConfig, connect  # noqa: E402
 from graphs.pasta import Fork, Text, joined, parse, remove_pasta  # noqa: E402
 from orchestrator.pasta import Interpreter, PastaConfig, PastaMode  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-MODEL = "smollm2-135m-instruct"
 MAIN = (
     "Here is how each material behaves:\n<scope>Coal:<promise/>\nWater:<promise/>\nGlass:<promise/>\n</scope>"
     " In short, only coal burns."
 )
-
-
-@pytest.fixture(scope="module")
-def runner() -> Iterator[asyncio.Runner]:
-    try:
-        resolve_model(MODEL)
-    except ModelError as exc:
-        pytest.skip(f"{MODEL} is not ready: {exc}")
-    with connect(config=ClusterConfig(num_cpus=2)), asyncio.Runner() as loop:
-        yield loop
-        alive = [a for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE]
-        assert alive == [], f"replica actors leaked: {alive}"
-
-
-@pytest.fixture(scope="module")
-def pool(runner: asyncio.Runner) -> Iterator[ReplicaPool]:
-    engine = EngineConfig(model=MODEL, max_model_len=2048, kv_cache_gib=0.5, max_num_seqs=8)
-    config = PoolConfig(spec=VllmSpec(engine=engine), replicas=1, name="pasta", first_chunk_timeout_s=240)
-    started = runner.run(ReplicaPool.start(config))
-    yield started
-    runner.run(started.aclose())
 
 
 class ScriptedMain:

@@ -10,44 +10,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("vllm")
 
-from actors import GenerateRequest, PoolConfig, ReplicaPool, VllmSpec  # noqa: E402
-from actors.config import EngineConfig  # noqa: E402
-from actors.models import ModelError, resolve_model  # noqa: E402
-from cluster import NAMESPACE, ClusterConfig, connect  # noqa: E402
+from actors import GenerateRequest, ReplicaPool  # noqa: E402
 from graphs.params import SamplingParams  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-MODEL = "smollm2-135m-instruct"
 LONG_PREFIX = "You are a careful assistant. Answer in one short sentence. " * 12
-
-
-@pytest.fixture(scope="module")
-def runner() -> Iterator[asyncio.Runner]:
-    try:
-        resolve_model(MODEL)
-    except ModelError as exc:
-        pytest.skip(f"{MODEL} is not ready: {exc}")
-    with connect(config=ClusterConfig(num_cpus=2)), asyncio.Runner() as loop:
-        yield loop
-        alive = [a for a in ray.util.list_named_actors(all_namespaces=True) if a["namespace"] == NAMESPACE]
-        assert alive == [], f"replica actors leaked: {alive}"
-
-
-@pytest.fixture(scope="module")
-def pool(runner: asyncio.Runner) -> Iterator[ReplicaPool]:
-    engine = EngineConfig(model=MODEL, max_model_len=1024, kv_cache_gib=0.5, max_num_seqs=8, enforce_eager=True)
-    config = PoolConfig(spec=VllmSpec(engine=engine), replicas=1, name="vllm", first_chunk_timeout_s=240)
-    started = runner.run(ReplicaPool.start(config))
-    yield started
-    runner.run(started.aclose())
+POOL_MAX_MODEL_LEN = 1024
 
 
 def ask(prompt: str, **params: object) -> GenerateRequest:
