@@ -167,16 +167,15 @@ class Runtime:
             group.create_task(self._execute(run, other, group))
 
     async def _compute(self, run: _Run, spec: GenerateNode | ScopeNode | CombineNode) -> str:
-        outputs = run.state.outputs
         match spec:
             case GenerateNode():
                 return await self._generate(run, spec)
             case ScopeNode():
                 run.state.start(spec.name)
-                return spec.join(outputs)
+                return spec.join(run.state.outputs)
             case CombineNode():
                 run.state.start(spec.name)
-                return render(spec.template, outputs, owner=spec.name)
+                return render(spec.template, run.state.outputs, owner=spec.name)
         raise AssertionError(f"unknown node {spec!r}")
 
     async def _generate(self, run: _Run, spec: GenerateNode) -> str:

@@ -282,7 +282,7 @@ def _simulate(nodes: tuple[Node, ...], start: float, model: LatencyModel, count:
         match node:
             case Text(text=text):
                 now += count(text) * model.per_token_s
-            case Fork(body=body):
+            case Fork():
                 now += tag
             case Scope(children=children):
                 inner_end = _simulate(children, now + tag, model, count) + tag

@@ -31,7 +31,7 @@ def list_model(request: GenerateRequest) -> str:
         return ANSWER[ANSWER.index(elaboration) :]
     if match:  # a marker the interpreter wrote: the next header
         number = int(match.group(1))
-        return f" Extra: never used." if number > len(ITEMS) else f" {ITEMS[number - 1][1]}:{ITEMS[number - 1][2]}"
+        return " Extra: never used." if number > len(ITEMS) else f" {ITEMS[number - 1][1]}:{ITEMS[number - 1][2]}"
     return "\n\nThese help a lot."
 
 
