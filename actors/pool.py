@@ -79,7 +79,7 @@ class _ReplicaLost(Exception):
 class _Member:
     name: str
     handle: Any
-    reservation: Reservation
+    reservation: Reservation | None  # None: attached, another pool owns the replica
     info: ReplicaInfo
     inflight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -103,6 +103,7 @@ class ReplicaPool:
         self._resizing = asyncio.Lock()
         self._closed = False
         self._serial = 0
+        self._owner = True
 
     @classmethod
     async def start(cls, config: PoolConfig) -> ReplicaPool:
@@ -113,6 +114,22 @@ class ReplicaPool:
         except BaseException:
             await pool.aclose()
             raise
+        return pool
+
+    @classmethod
+    def attach(cls, config: PoolConfig, replicas: list[ReplicaInfo]) -> ReplicaPool:
+        """A pool over replicas another pool started (e.g. in each Ray Data batch actor).
+
+        Routing and failover are this pool's own; the replicas are not: closing
+        it stops none of them, and it cannot grow or shrink.
+        """
+        import ray
+
+        pool = cls(config)
+        pool._owner = False
+        for info in replicas:
+            handle = ray.get_actor(info.name, namespace=NAMESPACE)
+            pool._members[info.name] = _Member(name=info.name, handle=handle, reservation=None, info=info)
         return pool
 
     async def __aenter__(self) -> ReplicaPool:
@@ -136,6 +153,8 @@ class ReplicaPool:
         Reservations are all-or-nothing; if a start fails, the replicas that did
         start stay in the pool and the first error is raised.
         """
+        if not self._owner:
+            raise EngineError(f"pool {self.name} is attached to replicas it does not own; it cannot grow")
         async with self._resizing:
             reservations = await self._reserve_many(n)
             results = await asyncio.gather(*(self._launch(r) for r in reservations), return_exceptions=True)
@@ -148,6 +167,8 @@ class ReplicaPool:
 
     async def shrink(self, n: int) -> list[str]:
         """Stop ``n`` replicas, least loaded first, after their open streams end (bounded)."""
+        if not self._owner:
+            raise EngineError(f"pool {self.name} is attached to replicas it does not own; it cannot shrink")
         async with self._resizing:
             victims = sorted(self._members.values(), key=lambda m: (m.inflight, m.name))[:n]
             for member in victims:
@@ -202,12 +223,13 @@ class ReplicaPool:
             return list(await asyncio.gather(*(m.handle.stats.remote() for m in members)))
 
     async def aclose(self) -> None:
-        """Stop every replica now; open streams end with EngineDeadError."""
+        """Stop every replica now (an attached pool only lets go); open streams end with EngineDeadError."""
         self._closed = True
         async with self._resizing:
             members = list(self._members.values())
             self._members.clear()
-            await asyncio.gather(*(self._stop(m) for m in members))
+            if self._owner:
+                await asyncio.gather(*(self._stop(m) for m in members))
 
     async def _reserve_many(self, n: int) -> list[Reservation]:
         """Reserve one after another, so each choice counts the ones before it; all or nothing."""
@@ -311,7 +333,8 @@ class ReplicaPool:
     def _forget(self, member: _Member) -> None:
         if self._members.pop(member.name, None) is not None:
             self._router.forget_replica(member.name)
-            release(member.reservation)
+            if member.reservation is not None:
+                release(member.reservation)
 
     async def _drain(self, member: _Member) -> None:
         if member.inflight == 0:
