@@ -8,13 +8,21 @@ reference (same kind, {data} vs {n}, and same use of {context}); plus the
 prompts of negative sets (no parallel structure expected) that were detected
 anyway, listed so a person can judge them. Reading is strict: a missing file
 or a bad line is a DatasetError naming the line.
+
+The annotated set is split by a hash of each row's id (:func:`split_part`)
+into a tuning part, the only one rules may be fitted to, and a check part
+(about one row in three) that measures how the rules generalize. The split
+depends on nothing but the id, so it is the same on every machine and for
+every version of the set that keeps its ids.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,22 @@ from graphs.errors import ForkjoinError
 
 class DatasetError(ForkjoinError):
     """A prompt file is missing or malformed. Caused by whoever gave the file."""
+
+
+class Part(StrEnum):
+    """Which part of the annotated set a row belongs to."""
+
+    TUNING = "tuning"
+    CHECK = "check"
+
+
+_CHECK_EVERY = 3  # one bucket in three is the check part
+
+
+def split_part(row_id: str) -> Part:
+    """The part of row ``row_id``: the first 8 bytes of sha256(id), modulo 3; bucket 0 is the check part."""
+    digest = hashlib.sha256(row_id.encode("utf-8")).digest()
+    return Part.CHECK if int.from_bytes(digest[:8], "big") % _CHECK_EVERY == 0 else Part.TUNING
 
 
 class Tally(BaseModel):
@@ -65,14 +89,39 @@ class FalsePositive(BaseModel):
     prompt: str = Field(description="The prompt, shortened.")
 
 
+class Breakdown(BaseModel):
+    """Tallies of one set of rows: overall and per reference category."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    overall: Tally = Field(description="All rows of this set.")
+    categories: list[Tally] = Field(description="One tally per reference category, sorted by name.")
+
+    @classmethod
+    def empty(cls) -> Breakdown:
+        """A breakdown with no rows yet."""
+        return cls(overall=Tally(category="overall"), categories=[])
+
+    def category(self, name: str) -> Tally:
+        """The tally of category ``name``, added (in sorted place) when new."""
+        for tally in self.categories:
+            if tally.category == name:
+                return tally
+        tally = Tally(category=name)
+        self.categories = sorted([*self.categories, tally], key=lambda t: t.category)
+        return tally
+
+
 class Report(BaseModel):
     """The whole evaluation."""
 
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(description="Path of the annotated set.")
+    extractor: str = Field("rules", description="Which extractor produced the schemas (rules, llm, auto).")
     overall: Tally = Field(description="All rows.")
     categories: list[Tally] = Field(description="One tally per reference category.")
+    parts: dict[Part, Breakdown] = Field(description="The same tallies for the tuning and the check part.")
     negatives: dict[str, list[FalsePositive]] = Field(description="Per negative file, its false positives.")
     negative_rows: dict[str, int] = Field(description="Per negative file, its number of rows.")
 
@@ -118,9 +167,9 @@ def _template_ok(schema: Schema, row: dict[str, Any]) -> bool:
     return same_kind and ("{context}" in ref) == ("{context}" in schema.template)
 
 
-def score_row(row: dict[str, Any], *tallies: Tally) -> None:
-    """Compile one annotated row and add it to every tally given."""
-    compiled = compile_prompt(row["prompt"])
+def score_row(row: dict[str, Any], *tallies: Tally, schema: Schema | None = None) -> None:
+    """Compile one annotated row (with ``schema`` when given, else the rules) and add it to every tally given."""
+    compiled = compile_prompt(row["prompt"], schema=schema)
     schema = compiled.schema
     data, n = _reference(row)
     ref_count = len(data) if data is not None else n
@@ -139,11 +188,11 @@ def score_row(row: dict[str, Any], *tallies: Tally) -> None:
             setattr(tally, field, getattr(tally, field) + int(bool(hit)))
 
 
-def false_positives(rows: Iterable[dict[str, Any]]) -> list[FalsePositive]:
+def false_positives(rows: Iterable[dict[str, Any]], schemas: Mapping[str, Schema] | None = None) -> list[FalsePositive]:
     """Rows detected as parallelizable (for sets where none is expected)."""
     out = []
     for row in rows:
-        compiled = compile_prompt(row["prompt"])
+        compiled = compile_prompt(row["prompt"], schema=(schemas or {}).get(row["prompt"]))
         if compiled.schema.passes:
             prompt = " ".join(row["prompt"].split())
             out.append(FalsePositive(id=str(row.get("id", "?")), pattern=compiled.schema.pattern,
@@ -152,16 +201,26 @@ def false_positives(rows: Iterable[dict[str, Any]]) -> list[FalsePositive]:
     return out
 
 
-def evaluate(dataset: str | Path, negatives: Iterable[str | Path] = ()) -> Report:
-    """Score ``dataset`` and list false positives on each negative set."""
-    overall = Tally(category="overall")
-    per: dict[str, Tally] = {}
+def evaluate(
+    dataset: str | Path, negatives: Iterable[str | Path] = (), *,
+    schemas: Mapping[str, Schema] | None = None, extractor: str = "rules",
+) -> Report:
+    """Score ``dataset`` (all rows, and its tuning and check parts) and list false positives on each negative set.
+
+    ``schemas`` maps a prompt to the schema another extractor gave it; prompts
+    not in it are extracted by the rules.
+    """
+    known = schemas or {}
+    whole = Breakdown.empty()
+    parts = {part: Breakdown.empty() for part in Part}
     for row in load_jsonl(dataset):
         category = str(row.get("category") or "unknown")
-        score_row(row, per.setdefault(category, Tally(category=category)), overall)
+        part = parts[split_part(str(row.get("id", row["prompt"])))]
+        score_row(row, whole.category(category), whole.overall, part.category(category), part.overall,
+                  schema=known.get(row["prompt"]))
     negative_rows = {str(p): load_jsonl(p) for p in negatives}
     return Report(
-        dataset=str(dataset), overall=overall, categories=sorted(per.values(), key=lambda t: t.category),
-        negatives={p: false_positives(rows) for p, rows in negative_rows.items()},
+        dataset=str(dataset), extractor=extractor, overall=whole.overall, categories=whole.categories, parts=parts,
+        negatives={p: false_positives(rows, known) for p, rows in negative_rows.items()},
         negative_rows={p: len(rows) for p, rows in negative_rows.items()},
     )

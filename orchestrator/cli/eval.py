@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from orchestrator.evaluate import Report, Tally, evaluate
+from orchestrator.evaluate import Part, Report, Tally, evaluate
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,22 +31,46 @@ def eval_compile_command(args: argparse.Namespace) -> int:
 def report_json(report: Report) -> str:
     body = report.model_dump(mode="json")
     body["rates"] = {t.category: t.rates() for t in [*report.categories, report.overall]}
+    body["part_rates"] = {
+        part.value: {t.category: t.rates() for t in [*b.categories, b.overall]} for part, b in report.parts.items()
+    }
     return json.dumps(body, ensure_ascii=False)
 
 
+_RATES = ("detection", "count_exact", "items_match", "template", "parallel")
+_HEADS = ("detected", "count=", "items=", "template", "parallel")
+
+
 def _pct(value: float | None) -> str:
-    return f"{value:>9.1%}" if value is not None else f"{'-':>9}"
+    return f"{value:>8.1%}" if value is not None else f"{'-':>8}"
 
 
-def _row(t: Tally) -> str:
+def _cells(t: Tally | None) -> str:
+    if t is None:
+        return f"{0:>5} " + " ".join(_pct(None) for _ in _RATES)
     r = t.rates()
-    cells = " ".join(_pct(r[k]) for k in ("detection", "count_exact", "items_match", "template", "parallel"))
-    return f"{t.category:<24} {t.rows:>5} {cells}"
+    return f"{t.rows:>5} " + " ".join(_pct(r[k]) for k in _RATES)
+
+
+def _table(report: Report) -> list[str]:
+    """Tuning and check side by side, one line per category, then overall."""
+    parts = [report.parts[p] for p in Part]
+    width = 6 + 9 * len(_RATES)
+    title = f"{'':<24}" + "".join(f" | {f'{p.value} part':<{width - 1}}" for p in Part)
+    head = f"{'category':<24}" + f" | {'rows':>5} {' '.join(f'{h:>8}' for h in _HEADS)}" * len(parts)
+    lines = [title.rstrip(), head]
+    for name in [t.category for t in report.categories] + ["overall"]:
+        tallies = [b.overall if name == "overall" else next((t for t in b.categories if t.category == name), None)
+                   for b in parts]
+        lines.append(f"{name:<24}" + "".join(f" | {_cells(t)}" for t in tallies))
+    return lines
 
 
 def report_text(report: Report) -> str:
-    head = f"{'category':<24} {'rows':>5} {'detected':>9} {'count=':>9} {'items=':>9} {'template':>9} {'parallel':>9}"
-    lines = [f"dataset: {report.dataset}", head, *(_row(t) for t in report.categories), _row(report.overall)]
+    everything = report.overall.rates()
+    lines = [f"dataset: {report.dataset} (extractor: {report.extractor})", *_table(report),
+             f"all {report.overall.rows} rows: " + ", ".join(f"{h} {_pct(everything[k]).strip()}"
+                                                           for k, h in zip(_RATES, _HEADS))]
     for path, fps in report.negatives.items():
         lines += ["", f"false positives on {path}: {len(fps)} of {report.negative_rows[path]}"]
         lines += [f"  {fp.id} [{fp.pattern}, {fp.count}, {'parallel' if fp.parallel else 'serial'}] {fp.prompt}"

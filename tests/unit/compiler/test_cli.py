@@ -79,9 +79,36 @@ def test_eval_on_a_small_set(tmp_path, capsys):
     assert [fp["id"] for fp in report["negatives"][str(negatives)]] == ["q"]
 
 
-@pytest.mark.skipif(not (DATA / "parallelprompt_dev.jsonl").is_file(),
-                    reason="../shared/data/parallelprompt_dev.jsonl is absent (benchmark data lives outside the repo)")
-def test_dev_set_meets_the_bar(capsys):
+def test_eval_text_shows_tuning_and_check_side_by_side(tmp_path, capsys):
+    rows = [{"id": row_id, "category": "Repeated Generation", "prompt": "Generate 5 names for a cat.",
+             "template": "Generate {n} names for a cat.", "data": None, "n": 5} for row_id in "abcdef"]
+    dataset = tmp_path / "d.jsonl"
+    dataset.write_text("\n".join(json.dumps(r) for r in rows))
+    assert main(["eval", "compile", "--dataset", str(dataset)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| tuning part" in lines[1] and "| check part" in lines[1]
+    assert lines[2].count("detected") == 2
+    overall = next(line for line in lines if line.startswith("overall"))
+    assert overall.split("|")[1].split()[0] == "5" and overall.split("|")[2].split()[0] == "1"
+
+
+def _needs(name: str):
+    return pytest.mark.skipif(not (DATA / name).is_file(),
+                              reason=f"../shared/data/{name} is absent (benchmark data lives outside the repo)")
+
+
+@_needs("parallelprompt_dev.jsonl")
+def test_check_part_meets_the_bar(capsys):
     assert main(["eval", "compile", "--dataset", str(DATA / "parallelprompt_dev.jsonl"), "--json"]) == 0
-    rates = json.loads(capsys.readouterr().out)["rates"]["overall"]
+    rates = json.loads(capsys.readouterr().out)["part_rates"]["check"]["overall"]
     assert rates["detection"] >= 0.90 and rates["count_exact"] >= 0.85
+
+
+@_needs("vicuna80.jsonl")
+def test_no_false_positive_on_vicuna80(tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    vicuna = str(DATA / "vicuna80.jsonl")
+    assert main(["eval", "compile", "--dataset", str(empty), "--negatives", vicuna, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["negative_rows"][vicuna] == 80 and report["negatives"][vicuna] == []
