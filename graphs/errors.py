@@ -48,3 +48,23 @@ class ScopeError(GraphError):
 
 class SerializationError(GraphError):
     """A serialized graph could not be read. Caused by whoever wrote the file."""
+
+
+def one_line(error: BaseException, limit: int = 400) -> str:
+    """An error as one line of at most ``limit`` characters, for a message a person reads.
+
+    A pydantic ValidationError gives its first error as ``field: message (got
+    value)``; any other error the first non-blank line of its text (its type's
+    name if it has none).
+    """
+    errors = getattr(error, "errors", None)
+    text = str(error)
+    if callable(errors) and hasattr(error, "title"):
+        first = errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or str(error.title)
+        value = first.get("input")
+        shown = f" (got {value!r})" if isinstance(value, int | float | str) and not isinstance(value, bool) else ""
+        text = f"{field}: {str(first['msg']).removeprefix('Value error, ')}{shown}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -38,12 +38,14 @@ class EngineOptions(BaseModel):
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every command that runs a model shares."""
+    from orchestrator.cli.args import context_tokens, kv_cache_gib, positive_int
+
     group = parser.add_argument_group("engine")
     group.add_argument("--model", help="registry name (see 'forkjoin models list'), HF directory or .gguf file")
     group.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to join (default: embedded)")
-    group.add_argument("--replicas", type=int, help="engine replicas (default: one per node)")
-    group.add_argument("--max-model-len", type=int, default=4096, help="context length in tokens (default 4096)")
-    group.add_argument("--kv-cache-gib", type=float, default=1.0, help="KV cache per CPU replica in GiB (default 1)")
+    group.add_argument("--replicas", type=positive_int, help="engine replicas (default: one per node)")
+    group.add_argument("--max-model-len", type=context_tokens, default=4096, help="context length in tokens (default 4096)")
+    group.add_argument("--kv-cache-gib", type=kv_cache_gib, default=1.0, help="KV cache per CPU replica in GiB (default 1)")
 
 
 def options_from_args(args: argparse.Namespace) -> EngineOptions:

@@ -2,8 +2,12 @@
 
 Each command group lives in its own module exposing ``register(subparsers)``;
 its parsers set ``handler`` to a function taking the parsed namespace and
-returning an exit code. User mistakes (any ForkjoinError, unreadable files)
-print one line on stderr and exit non-zero; only bugs show a traceback.
+returning an exit code. User mistakes (any ForkjoinError, a pydantic
+ValidationError of a config built from flags, unreadable files) print one line
+``forkjoin: error: ...`` on stderr and exit non-zero; only bugs show a
+traceback. ``--quiet`` (before or after the command words) silences the
+progress display (:mod:`orchestrator.progress`) the command's code reaches
+through ``current_progress()``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from graphs.errors import ForkjoinError
+from pydantic import ValidationError
+
+from graphs.errors import ForkjoinError, one_line
+from orchestrator.cli.args import subcommands
+from orchestrator.progress import Progress, using
 
 # Command-group modules, in help order; a missing optional module is skipped.
 COMMAND_MODULES = (
@@ -26,6 +34,7 @@ COMMAND_MODULES = (
     "orchestrator.cli.models",
     "orchestrator.cli.bench",
     "orchestrator.cli.eval",
+    "orchestrator.cli.batch",
 )
 
 
@@ -35,11 +44,16 @@ class UsageError(ForkjoinError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 with usage; keep it one line
-        raise UsageError(f"{self.prog}: {message}")
+        words = self.prog.split()[1:]  # "forkjoin bench engine" -> the command's words
+        raise UsageError(f"{' '.join(words)}: {message}" if words else message)
+
+
+QUIET_HELP = "no progress display on stderr (results and errors still print)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="forkjoin", description="Run the parallelism inside LLM requests.")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     for module_name in COMMAND_MODULES:
@@ -50,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(commands)
+    for _, command in subcommands(parser):
+        # SUPPRESS: a command's own default must not undo `forkjoin --quiet COMMAND`.
+        command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
     return parser
 
 
@@ -57,12 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        return int(args.handler(args) or 0)
+        with using(Progress(quiet=args.quiet)):
+            return int(args.handler(args) or 0)
     except UsageError as exc:
-        print(f"forkjoin: error: {exc}", file=sys.stderr)
+        print(f"forkjoin: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except ForkjoinError as exc:
-        print(f"forkjoin: error: {exc}", file=sys.stderr)
+    except (ForkjoinError, ValidationError) as exc:
+        print(f"forkjoin: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (`forkjoin ... | head`): not an error worth a message.

@@ -16,6 +16,7 @@ from actors import PoolConfig, ReplicaPool, ScriptedSpec, VllmSpec
 from actors.config import EngineConfig
 from cluster import Accelerator, ClusterInfo, connect
 from orchestrator.bench import BenchConfig, EngineBench, bench_engine
+from orchestrator.cli.args import int_list, int_range, kv_cache_gib
 from orchestrator.cli.pasta import add_bench_parser as add_pasta_bench
 
 
@@ -26,11 +27,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     engine = kinds.add_parser("engine", help="one replica: tokens/s by concurrent streams, Ray dispatch overhead")
     engine.add_argument("--model", help="registry name, HF directory or .gguf (default: the default model)")
     engine.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="Ray cluster to join")
-    engine.add_argument("--streams", default="1,2,4,8,16", help="concurrent streams to measure (default 1,2,4,8,16)")
-    engine.add_argument("--max-tokens", type=int, default=128, help="tokens per stream (default 128)")
-    engine.add_argument("--samples", type=int, default=50, help="1-token calls for the overhead (default 50)")
-    engine.add_argument("--kv-cache-gib", type=float, default=1.0, help="KV cache of the replica, GiB (default 1)")
-    engine.add_argument("--max-model-len", type=int, default=2048, help="context length (default 2048)")
+    engine.add_argument(
+        "--streams", type=int_list, default="1,2,4,8,16", help="concurrent streams to measure (default 1,2,4,8,16)"
+    )
+    engine.add_argument("--max-tokens", type=int_range(1, 4096), default=128, help="tokens per stream (default 128)")
+    engine.add_argument("--samples", type=int_range(2, 10000), default=50, help="1-token calls for the overhead (default 50)")
+    engine.add_argument("--kv-cache-gib", type=kv_cache_gib, default=1.0, help="KV cache of the replica, GiB (default 1)")
+    engine.add_argument("--max-model-len", type=int_range(128, 131072), default=2048, help="context length (default 2048)")
     engine.add_argument("--json", action="store_true", help="print one JSON object")
     engine.add_argument("--scripted", action="store_true", help=argparse.SUPPRESS)
     engine.set_defaults(handler=bench_engine_command)
@@ -39,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def bench_engine_command(args: argparse.Namespace) -> int:
     config = BenchConfig(
-        streams=tuple(int(n) for n in args.streams.split(",") if n.strip()),
+        streams=args.streams,
         max_tokens=args.max_tokens,
         samples=args.samples,
     )

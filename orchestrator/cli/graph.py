@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 from graphs import Graph, dump, summary, to_dot, to_mermaid
+from orchestrator.cli.args import input_file
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     graph = commands.add_parser("graph", help="inspect task graphs")
     actions = graph.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="summarize a graph file and draw it")
-    show.add_argument("file", type=Path, help="graph JSON (from Graph.to_json or forkjoin compile/run --json)")
+    show.add_argument("file", type=input_file, help="graph JSON (from Graph.to_json or forkjoin compile/run --json)")
     show.add_argument("--format", choices=["mermaid", "dot"], default="mermaid", help="drawing format")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(handler=show_graph)

@@ -20,13 +20,13 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.engine import Engine, GenerateRequest
-from graphs.errors import ForkjoinError
 from graphs.params import SamplingParams
 from graphs.pasta import PastaSyntaxError, dump, parse, remove_pasta
 from graphs.pasta.convert import to_graph
@@ -38,15 +38,20 @@ from graphs.pasta.training import (
     pieces,
     predicted_latency,
 )
+from orchestrator.cli.args import (
+    dataset_file,
+    input_file_or_stdin,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from orchestrator.datasets import DatasetError, read_rows
 from orchestrator.engines import add_engine_arguments, open_engine, options_from_args
 from orchestrator.pasta import Interpreter, PastaConfig, PastaMode, PastaResult
+from orchestrator.progress import current_progress
 
 
 T = TypeVar("T")
-
-
-class DatasetError(ForkjoinError):
-    """A dataset row lacks what the command needs. Caused by the user's file."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -58,7 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         ("graph", "print the task graph of an annotated response as JSON", graph_command),
     ):
         parser = actions.add_parser(name, help=helptext)
-        parser.add_argument("file", type=Path, help="annotated text file ('-' for stdin)")
+        parser.add_argument("file", type=input_file_or_stdin, help="annotated text file ('-' for stdin)")
         if name == "graph":
             parser.add_argument("--question", default="", help="the prompt the response answered")
         parser.set_defaults(handler=handler)
@@ -70,17 +75,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=run_command)
     add_bench_parser(actions)
     annotate = actions.add_parser("annotate", help="turn responses into PASTA-LANG training examples")
-    annotate.add_argument("file", type=Path, help="JSONL with 'prompt' and (unless --generate) 'response'")
+    annotate.add_argument("file", type=dataset_file, help="JSONL/CSV/Parquet with 'prompt' and (unless --generate) 'response'")
     annotate.add_argument("--out", type=Path, help="write examples here (default: stdout)")
-    annotate.add_argument("--limit", type=int, help="first N rows only")
+    annotate.add_argument("--limit", type=positive_int, help="first N rows only")
     annotate.add_argument("--generate", action="store_true", help="sample missing responses from the engine")
     annotate.add_argument(
         "--predictor", choices=["engine", "none"], default="engine",
         help="next-token filter: greedy predictions of the engine's model, or skip the filter",
     )
-    annotate.add_argument("--max-tokens", type=int, default=384, help="response length when generating")
-    annotate.add_argument("--per-token-s", type=float, default=0.02, help="latency model: seconds per token")
-    annotate.add_argument("--per-request-s", type=float, default=0.05, help="latency model: seconds per fork")
+    annotate.add_argument("--max-tokens", type=positive_int, default=384, help="response length when generating")
+    annotate.add_argument("--per-token-s", type=positive_float, default=0.02, help="latency model: seconds per token")
+    annotate.add_argument("--per-request-s", type=non_negative_float, default=0.05, help="latency model: seconds per fork")
     add_engine_arguments(annotate)
     annotate.set_defaults(handler=annotate_command)
 
@@ -88,10 +93,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def add_bench_parser(actions: argparse._SubParsersAction, name: str = "bench") -> None:
     """Add the PASTA benchmark as ``name`` under ``actions`` (``pasta bench`` or ``bench pasta``)."""
     bench = actions.add_parser(name, help="sequential vs PASTA decoding per prompt on the same engine")
-    bench.add_argument("--dataset", type=Path, required=True, help="JSONL with a 'prompt' per row")
-    bench.add_argument("--limit", type=int, help="first N prompts only")
+    bench.add_argument("--dataset", type=dataset_file, required=True, help="JSONL/CSV/Parquet with a 'prompt' per row")
+    bench.add_argument("--limit", type=positive_int, help="first N prompts only")
     bench.add_argument("--json", action="store_true", help="one JSON object per prompt, then a summary")
-    bench.add_argument("--repeat", type=int, default=1, help="decode each prompt K times both ways; median walls")
+    bench.add_argument("--repeat", type=positive_int, default=1, help="decode each prompt K times both ways; median walls")
     _decoding_arguments(bench)
     add_engine_arguments(bench)
     bench.set_defaults(handler=bench_command)
@@ -100,9 +105,9 @@ def add_bench_parser(actions: argparse._SubParsersAction, name: str = "bench") -
 def _decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=[m.value for m in PastaMode], default="tags", help="tags (default) or lists")
     parser.add_argument("--no-system-prompt", action="store_true", help="model is fine-tuned: no PASTA system prompt")
-    parser.add_argument("--max-tokens", type=int, default=384, help="token budget of the main thread")
-    parser.add_argument("--fork-max-tokens", type=int, default=192, help="token budget of each fork")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds one answer may take")
+    parser.add_argument("--max-tokens", type=positive_int, default=384, help="token budget of the main thread")
+    parser.add_argument("--fork-max-tokens", type=positive_int, default=192, help="token budget of each fork")
+    parser.add_argument("--timeout", type=positive_float, default=600.0, help="seconds one answer may take")
 
 
 def _config(args: argparse.Namespace) -> PastaConfig:
@@ -116,12 +121,11 @@ def _config(args: argparse.Namespace) -> PastaConfig:
 
 
 async def _on_engine(args: argparse.Namespace, work: Callable[[Engine], Awaitable[T]]) -> T:
-    """Open the engine the command line names, do ``work`` on it, and release it."""
-    opened = open_engine(options_from_args(args))
-    if hasattr(opened, "__aenter__"):
-        async with opened as engine:
-            return await work(engine)
-    with opened as engine:  # the synchronous form open_engine had before it became async
+    """Open the engine the command line names (showing progress), do ``work`` on it, and release it."""
+    options = options_from_args(args)
+    async with AsyncExitStack() as stack:
+        with current_progress().status(f"starting the engine ({options.model_name})"):
+            engine = await stack.enter_async_context(open_engine(options))
         return await work(engine)
 
 
@@ -266,8 +270,9 @@ def summarize(rows: Sequence[BenchRow]) -> dict:
     }
 
 
-def _rows(path: Path, limit: int | None) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _rows(path: Path, limit: int | None, required: tuple[str, ...] = ("prompt",)) -> list[dict]:
+    """The first ``limit`` rows of a dataset; the whole file is checked, before any engine starts."""
+    rows = read_rows(path, required=required, types={name: str for name in required})
     return rows[:limit] if limit else rows
 
 
@@ -298,8 +303,16 @@ def bench_command(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    results = asyncio.run(_on_engine(args, lambda engine: run_bench(engine, rows, config, emit, args.repeat)))
-    summary = summarize(results)
+    async def work(engine: Engine) -> list[BenchRow]:
+        with current_progress().task("benchmarking prompts", total=len(rows), unit="prompts") as task:
+
+            def emit_and_count(row: BenchRow) -> None:
+                emit(row)
+                task.advance(1, forks=row.forks)
+
+            return await run_bench(engine, rows, config, emit_and_count, args.repeat)
+
+    summary = summarize(asyncio.run(_on_engine(args, work)))
     print(json.dumps({"summary": summary}) if args.json else f"summary: {json.dumps(summary)}")
     return 0
 
@@ -362,27 +375,38 @@ async def annotate_row(
     )
 
 
-async def _annotate_all(engine: Engine | None, rows: Sequence[dict], args: argparse.Namespace) -> list[Example]:
-    latency = LatencyModel(per_token_s=args.per_token_s, per_request_s=args.per_request_s)
+async def _annotate_all(
+    engine: Engine | None, rows: Sequence[dict], args: argparse.Namespace, latency: LatencyModel
+) -> list[Example]:
+    predictor = engine if args.predictor == "engine" else None
     examples = []
-    for index, row in enumerate(rows):
-        response = row.get("response")
-        if response is None:
-            if engine is None or not args.generate:
-                raise DatasetError(f"row {index} has no 'response' (use --generate to sample one)")
-            _, _, response = await sequential_answer(engine, row["prompt"], args.max_tokens)
-        predictor = engine if args.predictor == "engine" else None
-        examples.append(await annotate_row(predictor, str(row.get("id", index)), row["prompt"], response, latency))
+    with current_progress().task("annotating responses", total=len(rows), unit="rows") as task:
+        for index, row in enumerate(rows):
+            response = row.get("response")
+            if not response and engine is not None:
+                _, _, response = await sequential_answer(engine, row["prompt"], args.max_tokens)
+            examples.append(await annotate_row(predictor, str(row.get("id", index)), row["prompt"], response, latency))
+            task.advance(1, accepted=sum(example.accepted for example in examples))
     return examples
 
 
+def _annotate_rows(args: argparse.Namespace) -> list[dict]:
+    try:
+        return _rows(args.file, args.limit, required=("prompt",) if args.generate else ("prompt", "response"))
+    except DatasetError as exc:
+        if exc.missing == "response":
+            raise DatasetError(f"{exc} (use --generate to sample one)", missing=exc.missing) from exc
+        raise
+
+
 def annotate_command(args: argparse.Namespace) -> int:
-    rows = _rows(args.file, args.limit)
+    rows = _annotate_rows(args)
+    latency = LatencyModel(per_token_s=args.per_token_s, per_request_s=args.per_request_s)
     needs_engine = args.predictor == "engine" or args.generate
     if needs_engine:
-        examples = asyncio.run(_on_engine(args, lambda engine: _annotate_all(engine, rows, args)))
+        examples = asyncio.run(_on_engine(args, lambda engine: _annotate_all(engine, rows, args, latency)))
     else:
-        examples = asyncio.run(_annotate_all(None, rows, args))
+        examples = asyncio.run(_annotate_all(None, rows, args, latency))
     lines = "".join(example.model_dump_json() + "\n" for example in examples)
     if args.out:
         args.out.write_text(lines, encoding="utf-8")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from graphs import Graph, GraphError, NodeKind
 from graphs.compiler import CompileOptions, graph_dict
+from orchestrator.cli.args import input_file, int_range, positive_float, positive_int
 from orchestrator.cli.graph import load_graph
 from orchestrator.config import RuntimeConfig
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
@@ -27,16 +28,16 @@ from orchestrator.tracing import file_tracer_provider
 def register(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="answer a prompt or run a graph file")
     run.add_argument("prompt", nargs="?", help="the prompt (omit with --graph)")
-    run.add_argument("--graph", type=Path, help="run this graph JSON file instead of a prompt")
+    run.add_argument("--graph", type=input_file, help="run this graph JSON file instead of a prompt")
     run.add_argument(
         "--strategy", choices=[s.value for s in (Strategy.AUTO, Strategy.SERIAL, Strategy.PARALLEL)],
         default="auto", help="auto (default): the compiled graph when it validates, else serial",
     )
     run.add_argument("--compare", action="store_true", help="run serial and parallel; print both and the speedup")
-    run.add_argument("--max-tokens", type=int, help="max_tokens of each generation (default: compiler's)")
-    run.add_argument("--max-fanout", type=int, default=64, help="most parallel subtasks (default 64)")
-    run.add_argument("--max-concurrency", type=int, default=16, help="engine requests in flight (default 16)")
-    run.add_argument("--node-timeout", type=float, default=300.0, help="seconds a node may generate (default 300)")
+    run.add_argument("--max-tokens", type=positive_int, help="max_tokens of each generation (default: compiler's)")
+    run.add_argument("--max-fanout", type=int_range(1, 4096), default=64, help="most parallel subtasks (default 64)")
+    run.add_argument("--max-concurrency", type=int_range(1, 4096), default=16, help="engine requests in flight (default 16)")
+    run.add_argument("--node-timeout", type=positive_float, default=300.0, help="seconds a node may generate (default 300)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--trace", type=Path, help="append OpenTelemetry spans (JSON lines) to this file")
     add_engine_arguments(run)

@@ -73,11 +73,19 @@ def test_graph_show_on_the_committed_example(capsys) -> None:
     ("argv", "message", "code"),
     [
         (["run"], "nothing to run: give a PROMPT or --graph FILE", 1),
-        (["run", "hi", "--graph", "x.json"], "give either a PROMPT or --graph FILE, not both", 1),
-        (["run", "--graph", "/no/such.json"], "No such file or directory: /no/such.json", 1),
-        (["graph", "show", "/no/such.json"], "No such file or directory: /no/such.json", 1),
+        (["run", "hi", "--graph", str(EXAMPLE)], "give either a PROMPT or --graph FILE, not both", 1),
+        (["run", "--graph", "/no/such.json"], "run: argument --graph: no such file: /no/such.json", 2),
+        (["graph", "show", "/no/such.json"], "graph show: argument file: no such file: /no/such.json", 2),
         (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'", 2),
-        (["run", "hi", "--max-tokens", "many"], "argument --max-tokens: invalid int value: 'many'", 2),
+        (["run", "hi", "--max-tokens", "many"], "run: argument --max-tokens: must be an integer >= 1, got 'many'", 2),
+        (["run", "hi", "--max-tokens", "0"], "run: argument --max-tokens: must be an integer >= 1, got '0'", 2),
+        (["run", "hi", "--max-concurrency", "0"], "argument --max-concurrency: must be an integer from 1 to 4096, got '0'", 2),
+        (["run", "hi", "--replicas", "0"], "run: argument --replicas: must be an integer >= 1, got '0'", 2),
+        (["run", "hi", "--node-timeout", "-1"], "run: argument --node-timeout: must be a finite number > 0, got '-1'", 2),
+        (["run", "hi", "--kv-cache-gib", "inf"], "argument --kv-cache-gib: must be a finite number > 0 and <= 1024, got 'inf'", 2),
+        (["pasta", "run", "hi", "--max-tokens", "0"], "pasta run: argument --max-tokens: must be an integer >= 1, got '0'", 2),
+        (["bench", "engine", "--streams", "1,x"], "bench engine: argument --streams: must be comma-separated integers", 2),
+        (["--quiet", "run", "hi", "--max-tokens", "0"], "run: argument --max-tokens: must be an integer >= 1", 2),
     ],
 )
 def test_user_mistakes_get_one_line(engine, capsys, argv, message, code) -> None:

@@ -91,7 +91,7 @@ def test_annotate_without_a_predictor_applies_the_latency_filter(tmp_path: Path,
     ]
     data = tmp_path / "r.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    assert cli.main(["pasta", "annotate", str(data), "--predictor", "none"]) == 0
+    assert cli.main(["pasta", "annotate", str(data), "--predictor", "none", "--quiet"]) == 0
     out, err = capsys.readouterr()
     examples = [json.loads(line) for line in out.splitlines()]
     assert examples[0]["accepted"] and examples[0]["annotated"].count("<async>") == 2
@@ -130,4 +130,7 @@ def test_run_prints_the_answer_and_a_summary_line(capsys, scripted: ScriptedEngi
     assert cli.main(["pasta", "run", "Classify coal and water"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("Coal is a long passage of text that the fork writes in parallel.")
-    assert err.startswith("[pasta | 2 forks | ")
+    starting, started, summary = err.splitlines()
+    assert starting == "starting the engine (qwen2.5-coder-0.5b-instruct) ..."
+    assert started.startswith("starting the engine (qwen2.5-coder-0.5b-instruct): done in ")
+    assert summary.startswith("[pasta | 2 forks | ")
