@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphs import Graph, escape
+from graphs.compiler.budget import FINAL_EXTRA, Budget, item_budget
 from graphs.compiler.depend import Dependency, DependencyKind, detect, is_serial
 from graphs.compiler.extract import extract_rules
 from graphs.compiler.schema import Category, Schema
@@ -45,6 +46,10 @@ class CompileOptions(BaseModel):
     )
     force_parallel: bool = Field(
         False, description="Run subtasks in parallel even when a dependency makes it unsafe (strategy 'parallel')."
+    )
+    budget_items: bool = Field(
+        True, description="Cap each subtask's max_tokens from the item's expected length (a title, a line, a "
+        "paragraph; see graphs.compiler.budget), never above item_max_tokens."
     )
 
 
@@ -202,11 +207,12 @@ def _slot_note(index: int, n: int, language: str = "en") -> str:
 ONE_ITEM_STOPS = ("\n2.", "\n2)", "\n\n2")
 
 
-def _item_options(schema: Schema, index: int, options: CompileOptions) -> dict[str, Any]:
+def _item_options(schema: Schema, index: int, options: CompileOptions, budget: Budget) -> dict[str, Any]:
+    cap = budget.cap(options.item_max_tokens) if options.budget_items else options.item_max_tokens
+    sized = {"max_tokens": cap, "expected_tokens": min(cap, budget.expected_tokens)}
     if schema.n is not None:
-        return {"max_tokens": options.item_max_tokens, "temperature": options.repeat_temperature, "seed": index,
-                "stop": ONE_ITEM_STOPS}
-    return {"max_tokens": options.item_max_tokens}
+        return {**sized, "temperature": options.repeat_temperature, "seed": index, "stop": ONE_ITEM_STOPS}
+    return sized
 
 
 def _scope_format(schema: Schema) -> tuple[str, str]:
@@ -241,6 +247,7 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
         if dep.kind is DependencyKind.AGGREGATE:
             schema = schema.model_copy(update={"template": _without_sentence(schema.template, dep.evidence)})
     item_format, separator = _scope_format(schema)
+    budget = item_budget(schema, prompt)
     waits = {d.item for d in deps if d.kind is DependencyKind.CHAIN and d.item}
     numbered = item_format != "{output}"  # the join writes its own markers: drop the ones branches write
     with g.scope("answers", separator=separator, item_format=item_format, strip_markers=numbered) as scope:
@@ -248,7 +255,7 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
             text = escape(render_item(schema, k))
             if k in waits:
                 text += _previous(schema, k)
-            scope.generate(text, name=f"item-{k}", **_item_options(schema, k, options))
+            scope.generate(text, name=f"item-{k}", **_item_options(schema, k, options, budget))
     last = "answers"
     shared = next((d for d in deps if d.kind is DependencyKind.SHARED), None)
     if shared is not None and schema.n is not None:
@@ -268,6 +275,8 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
                 + escape(f"\n---\nUsing these answers, do the final step the request asks for "
                          f"('{dep.evidence}') and give the complete response."),
                 name="final", max_tokens=options.final_max_tokens,
+                expected_tokens=min(options.final_max_tokens,
+                                    schema.count * budget.expected_tokens + FINAL_EXTRA),
             )
             break
     return g
@@ -281,10 +290,11 @@ def _previous(schema: Schema, k: int) -> str:
 
 def _chain_graph(schema: Schema, options: CompileOptions) -> Graph:
     g = Graph()
+    budget = item_budget(schema)
     for k in range(1, schema.count + 1):
         text = escape(render_item(schema, k))
         if k > 1:
             text += escape("\n\nYour answer to the previous part was:\n") + "{item-" + str(k - 1) + "}"
-        g.generate(text, name=f"item-{k}", **_item_options(schema, k, options))
+        g.generate(text, name=f"item-{k}", **_item_options(schema, k, options, budget))
     g.combine("\n\n".join(f"{k}. {{item-{k}}}" for k in range(1, schema.count + 1)), name="answer")
     return g
