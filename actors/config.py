@@ -16,7 +16,7 @@ from actors.models import DEFAULT_MODEL
 
 
 class Dtype(StrEnum):
-    """Weight and activation precision."""
+    """Weight and activation precision (``auto``: see :func:`actors.vllm_engine.served_dtype`)."""
 
     AUTO = "auto"
     BFLOAT16 = "bfloat16"
@@ -44,7 +44,12 @@ class EngineConfig(BaseModel):
     kv_cache_gib: float = Field(
         1.0, gt=0.0, le=1024.0, description="Memory reserved for the KV cache, in GiB (per replica)."
     )
-    dtype: Dtype = Field(Dtype.BFLOAT16, description="Precision of weights and activations.")
+    dtype: Dtype = Field(
+        Dtype.AUTO,
+        description="Precision of weights and activations. auto: on CPU bfloat16 where the cores compute "
+        "it natively (AVX512-BF16 or AMX), else float32 (emulated bfloat16 does not batch); on GPU the "
+        "model's own dtype.",
+    )
     block_size: int | None = Field(
         None,
         ge=1,

@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.coalesce import CoalesceConfig
 from actors.engine import (
     Chunk,
     EngineDeadError,
@@ -69,6 +70,9 @@ class PoolConfig(BaseModel):
     drain_timeout_s: float = Field(60.0, gt=0, description="Bound on open streams finishing before shrink.")
     max_restarts: int = Field(2, ge=0, description="Ray restarts of a dead replica actor.")
     max_attempts: int = Field(3, ge=1, description="Replicas one request may try when replicas die.")
+    merging: CoalesceConfig = Field(
+        default_factory=CoalesceConfig, description="How replicas merge a stream's chunks before sending them."
+    )
 
 
 class _ReplicaLost(Exception):
@@ -264,7 +268,7 @@ class ReplicaPool:
             max_task_retries=0,
             **reservation.actor_options(),
         )
-        handle = actor.remote(name, self.config.spec)
+        handle = actor.remote(name, self.config.spec, self.config.merging)
         try:
             async with asyncio.timeout(self.config.start_timeout_s):
                 info = await handle.ready.remote()

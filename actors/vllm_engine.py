@@ -21,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
+import json
+import math
 import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from actors.config import CPU_BLOCK_SIZE, EngineConfig, cpu_ids
+from actors.config import CPU_BLOCK_SIZE, Dtype, EngineConfig, cpu_ids
 from actors.engine import (
     Chunk,
     EngineDeadError,
@@ -48,6 +50,8 @@ SHUTDOWN_TIMEOUT_S = 30.0
 RATE_WINDOW_S = 5.0
 CPU_OVERHEAD_GIB = 2.0  # 3 processes' runtime + activations beyond weights and KV cache (measured ~2)
 MESSAGE_CHARS = 300
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+"""CPU flags of cores that compute bfloat16 natively (x86; ARM's ``bf16`` too)."""
 
 
 def engine_env(config: EngineConfig) -> dict[str, str]:
@@ -102,6 +106,31 @@ def render_prompt(tokenizer: Any, request: GenerateRequest) -> list[int]:
     return list(tokenizer.encode(text + request.assistant_prefix, add_special_tokens=False))
 
 
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The instruction-set flags of this machine's CPU (from ``/proc/cpuinfo``; empty if unreadable)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def served_dtype(config: EngineConfig, *, is_cpu: bool, flags: set[str] | None = None) -> str:
+    """The dtype vLLM is started with: ``config.dtype``, with ``auto`` resolved on CPU.
+
+    Measured on a 2-core AVX2 machine (no bf16 instructions): bfloat16 decoded 7.9 tokens/s
+    alone and 9.1 at 16 streams (no batching gain), float32 4.6 alone and 31 at 16 streams.
+    """
+    if config.dtype is not Dtype.AUTO or not is_cpu:
+        return config.dtype.value
+    flags = cpu_flags() if flags is None else flags
+    return Dtype.BFLOAT16.value if flags & NATIVE_BF16_FLAGS else Dtype.FLOAT32.value
+
+
 def build_engine_args(config: EngineConfig, model_path: str, *, is_cpu: bool) -> Any:
     """vLLM ``AsyncEngineArgs`` for ``config`` (the model already resolved to a directory)."""
     from vllm.engine.arg_utils import AsyncEngineArgs
@@ -111,7 +140,7 @@ def build_engine_args(config: EngineConfig, model_path: str, *, is_cpu: bool) ->
         model=model_path,
         max_model_len=config.max_model_len,
         kv_cache_memory_bytes=int(config.kv_cache_gib * GiB),
-        dtype=config.dtype.value,
+        dtype=served_dtype(config, is_cpu=is_cpu),
         block_size=block_size,
         tensor_parallel_size=config.tensor_parallel_size,
         enforce_eager=config.enforce_eager,
@@ -323,11 +352,49 @@ def _build_llm(config: EngineConfig, model_path: Path, recorder: StatsRecorder) 
     return AsyncLLM.from_engine_args(args, stat_loggers=[recorder])
 
 
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
+SAFETENSORS_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "I8": 1, "U8": 1, "I32": 4, "I64": 8}
+
+
+def weight_bytes(model_path: Path, dtype: str, *, per_decode_step: bool = False) -> int:
+    """Bytes the model's weights take once loaded as ``dtype`` (parameters from the safetensors headers).
+
+    ``per_decode_step``: only what one decode step reads, i.e. without an input embedding
+    table that has its own output head (a step looks up one row of it, not all of it).
+    """
+    served = DTYPE_BYTES.get(dtype)
+    sizes: dict[str, int] = {}
+    for file in sorted(model_path.glob("*.safetensors")):
+        header = _safetensors_header(file)
+        if header is None:  # not a readable safetensors file: count its bytes as bf16 weights
+            sizes[file.name] = file.stat().st_size * (served or 2) // 2
+            continue
+        for name, tensor in header.items():
+            if name != "__metadata__":
+                sizes[name] = math.prod(tensor["shape"]) * (served or SAFETENSORS_BYTES.get(tensor["dtype"], 2))
+    if per_decode_step and any("lm_head" in name for name in sizes):
+        sizes = {name: size for name, size in sizes.items() if "embed_tokens" not in name}
+    return sum(sizes.values())
+
+
+def _safetensors_header(file: Path) -> dict | None:
+    """The JSON header of a safetensors file (tensor names, dtypes, shapes), or None if unreadable."""
+    try:
+        with file.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 2 <= size <= min(file.stat().st_size, 1 << 27):
+                return None
+            header = json.loads(handle.read(size))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
 def check_fits_in_memory(config: EngineConfig, model_path: Path) -> None:
     """On CPU, refuse to start when weights + KV cache + overhead exceed the available memory."""
     import psutil
 
-    weights = sum(f.stat().st_size for f in model_path.glob("*.safetensors")) / GiB
+    weights = weight_bytes(model_path, served_dtype(config, is_cpu=True)) / GiB
     needed = weights + config.kv_cache_gib + CPU_OVERHEAD_GIB
     available = psutil.virtual_memory().available / GiB
     if needed > available:

@@ -52,7 +52,7 @@ install() {
     fi
     # compat mode puts the repo root on sys.path, so packages added later import
     # without reinstalling (the default mode freezes the package list at install).
-    "$VENV/bin/uv" pip install "${args[@]}" \
+    "$VENV/bin/uv" pip install "${args[@]}" --compile-bytecode \
         --config-settings editable_mode=compat -e "$ROOT[$EXTRAS]"
 }
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from actors.config import CPU_BLOCK_SIZE, EngineConfig
+from actors.config import CPU_BLOCK_SIZE, Dtype, EngineConfig
 from actors.engine import EngineStartError, GenerateRequest, RequestError
 from actors.vllm_engine import VllmEngine, engine_env, render_prompt
 from graphs.params import SamplingParams
@@ -109,7 +109,7 @@ def test_sampling_params_conversion_with_schema_and_no_stop() -> None:
 
 def test_engine_args_on_cpu(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("vllm")
-    from actors.vllm_engine import build_engine_args
+    from actors.vllm_engine import build_engine_args, served_dtype
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # as engine_env sets it: model must be a local path
     model = str(tmp_path)
@@ -117,8 +117,42 @@ def test_engine_args_on_cpu(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert args.block_size == CPU_BLOCK_SIZE
     assert args.kv_cache_memory_bytes == 1 << 29
     assert args.enable_prefix_caching is True
-    assert (args.model, args.max_model_len, args.dtype) == (model, 1024, "bfloat16")
+    assert (args.model, args.max_model_len) == (model, 1024)
+    assert args.dtype == served_dtype(EngineConfig(), is_cpu=True) in ("bfloat16", "float32")
+    forced = build_engine_args(EngineConfig(dtype=Dtype.BFLOAT16), model, is_cpu=True)
+    assert forced.dtype == "bfloat16"
     assert build_engine_args(EngineConfig(), model, is_cpu=False).block_size is None
+
+
+def test_auto_dtype_is_bfloat16_only_where_the_cpu_computes_it() -> None:
+    from actors.vllm_engine import cpu_flags, served_dtype
+
+    avx2 = cpu_flags("processor : 0\nflags : fpu sse avx avx2 fma f16c\n")
+    sapphire = cpu_flags("flags\t: avx2 avx512f avx512_bf16 amx_bf16\n")
+    graviton = cpu_flags("Features : fp asimd bf16 i8mm\n")
+    assert served_dtype(EngineConfig(), is_cpu=True, flags=avx2) == "float32"
+    assert served_dtype(EngineConfig(), is_cpu=True, flags=sapphire) == "bfloat16"
+    assert served_dtype(EngineConfig(), is_cpu=True, flags=graviton) == "bfloat16"
+    assert served_dtype(EngineConfig(dtype=Dtype.FLOAT16), is_cpu=True, flags=avx2) == "float16"
+    assert served_dtype(EngineConfig(), is_cpu=False, flags=avx2) == "auto"
+
+
+def test_weight_bytes_count_parameters_in_the_served_dtype(tmp_path) -> None:
+    import json
+
+    from actors.vllm_engine import weight_bytes
+
+    header = {
+        "model.embed_tokens.weight": {"dtype": "BF16", "shape": [10, 4], "data_offsets": [0, 80]},
+        "lm_head.weight": {"dtype": "BF16", "shape": [10, 4], "data_offsets": [80, 160]},
+        "layer.weight": {"dtype": "BF16", "shape": [4, 4], "data_offsets": [160, 192]},
+        "__metadata__": {"format": "pt"},
+    }
+    raw = json.dumps(header).encode()
+    (tmp_path / "model.safetensors").write_bytes(len(raw).to_bytes(8, "little") + raw + b"\0" * 192)
+    assert weight_bytes(tmp_path, "bfloat16") == 192
+    assert weight_bytes(tmp_path, "float32") == 384
+    assert weight_bytes(tmp_path, "float32", per_decode_step=True) == (40 + 16) * 4
 
 
 def test_model_that_does_not_fit_is_refused_before_starting(tmp_path) -> None:

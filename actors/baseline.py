@@ -1,0 +1,163 @@
+"""Plain vLLM, measured alone: the baseline ``forkjoin bench engine --baseline`` compares against.
+
+Run as a child process (``python -m actors.baseline CONFIG_JSON OUT_FILE``) so that
+nothing of forkjoin's (no Ray, no actor, no replica) shares the machine with
+it, and so that its engine is gone before forkjoin's replica starts. It
+writes one :class:`BaselineResult` JSON object to OUT_FILE.
+
+This is the one module besides :mod:`actors.vllm_engine` that imports vLLM,
+by design: the baseline must be vLLM's own ``AsyncLLM`` driven directly, with
+the same engine arguments and environment (:func:`build_engine_args`,
+:func:`apply_env`) but none of forkjoin's request path. It also measures the
+machine's memory read bandwidth, which bounds single-stream decoding on CPU:
+one decode step reads every weight once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actors.config import EngineConfig
+from actors.models import resolve_model
+
+BANDWIDTH_BYTES = 1 << 30
+BANDWIDTH_REPEATS = 5
+
+
+class BaselineConfig(BaseModel):
+    """What the baseline child process measures (the fields of ``orchestrator.bench.BenchConfig`` it needs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine: EngineConfig = Field(description="The engine, exactly as forkjoin's replica starts it.")
+    streams: tuple[int, ...] = Field(min_length=1, description="Concurrent stream counts measured.")
+    max_tokens: int = Field(ge=1, description="Tokens asked of each stream.")
+    singles: int = Field(ge=1, description="Single-stream runs; the best rate and the median TTFT are kept.")
+    prompt: str = Field(description="Prompt of every stream (suffixed with ' (stream i)' to make each distinct).")
+    serial_prompt: str = Field(description="The prompt timed as one serial request.")
+
+
+class Curve(BaseModel):
+    """Plain vLLM's figures, in the shape of ``orchestrator.bench.Curve``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine_start_s: float = Field(description="Seconds from asking for the engine to its first answer.")
+    single_tok_s: float = Field(description="One stream: generated tokens per second (prefill included).")
+    ttft_ms: float = Field(description="One stream: median milliseconds from sending to the first chunk.")
+    aggregate_tok_s: dict[str, float] = Field(description="Concurrent streams -> total tokens per second.")
+    serial_s: float = Field(description="Wall seconds of the serial prompt.")
+    serial_tokens: int = Field(description="Tokens the serial prompt generated.")
+
+
+class BaselineResult(BaseModel):
+    """What the child writes: plain vLLM's curve and the machine's memory bandwidth."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    curve: Curve = Field(description="Plain vLLM's figures.")
+    memory_bandwidth_gb_s: float = Field(description="Best read bandwidth over all allowed cores, GB/s.")
+    weight_bytes: int = Field(description="Bytes of weights one decode step reads, in the served dtype.")
+    dtype: str = Field(description="The dtype the engine served.")
+
+
+def memory_bandwidth_gb_s() -> float:
+    """Read bandwidth with every allowed core: the best of a few sums over 1 GiB of float32."""
+    import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    data = torch.ones(BANDWIDTH_BYTES // 4, dtype=torch.float32)
+    data.sum()  # touch every page once
+    best = float("inf")
+    for _ in range(BANDWIDTH_REPEATS):
+        began = time.perf_counter()
+        data.sum()
+        best = min(best, time.perf_counter() - began)
+    return BANDWIDTH_BYTES / best / 1e9
+
+
+async def measure(config: BaselineConfig) -> Curve:
+    """Start plain vLLM with forkjoin's settings, then time what ``orchestrator.bench`` times."""
+    from actors.vllm_engine import apply_env, build_engine_args
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    model_path = resolve_model(config.engine.model).path
+    apply_env(config.engine)
+    began = time.perf_counter()
+    llm = AsyncLLM.from_engine_args(build_engine_args(config.engine, str(model_path), is_cpu=True))
+    try:
+        await _stream(llm, config, f"{config.prompt} (stream 0)")  # warm-up, as forkjoin's bench does
+        start_s = time.perf_counter() - began
+        singles = [await _stream(llm, config, f"{config.prompt} (stream {i})") for i in range(config.singles)]
+        aggregate = {str(n): round(await _streams(llm, config, n), 2) for n in config.streams}
+        serial_tokens, _, serial_s = await _stream(llm, config, config.serial_prompt)
+    finally:
+        llm.shutdown()
+    return Curve(
+        engine_start_s=round(start_s, 2),
+        single_tok_s=round(max(tokens / elapsed for tokens, _, elapsed in singles), 2),
+        ttft_ms=round(statistics.median(first for _, first, _ in singles) * 1000, 1),
+        aggregate_tok_s=aggregate,
+        serial_s=round(serial_s, 3),
+        serial_tokens=serial_tokens,
+    )
+
+
+async def _streams(llm, config: BaselineConfig, n: int) -> float:
+    began = time.perf_counter()
+    prompts = [f"{config.prompt} (stream {i})" for i in range(n)]
+    results = await asyncio.gather(*(_stream(llm, config, prompt) for prompt in prompts))
+    return sum(tokens for tokens, _, _ in results) / (time.perf_counter() - began)
+
+
+async def _stream(llm, config: BaselineConfig, prompt: str) -> tuple[int, float, float]:
+    """(tokens, seconds to first output, seconds to the end) of one streamed request."""
+    from actors.engine import GenerateRequest
+    from actors.vllm_engine import render_prompt, to_vllm_params
+    from graphs.params import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    request = GenerateRequest(
+        request_id=f"baseline-{uuid.uuid4().hex[:10]}", prompt=prompt,
+        params=SamplingParams(max_tokens=config.max_tokens),
+    )
+    ids = render_prompt(llm.get_tokenizer(), request)
+    began = time.perf_counter()
+    first, tokens = None, 0
+    stream = llm.generate(TokensPrompt(prompt_token_ids=ids), to_vllm_params(request.params), request.request_id)
+    async for out in stream:
+        first = first if first is not None else time.perf_counter() - began
+        tokens += len(out.outputs[0].token_ids)
+    elapsed = time.perf_counter() - began
+    return tokens, first if first is not None else elapsed, elapsed
+
+
+def main(argv: list[str]) -> int:
+    """``CONFIG_JSON OUT_FILE``: measure, write the result to OUT_FILE (vLLM logs go to stdout)."""
+    from actors.vllm_engine import served_dtype, weight_bytes
+
+    config = BaselineConfig.model_validate_json(argv[0])
+    bandwidth = memory_bandwidth_gb_s()
+    curve = asyncio.run(measure(config))
+    result = BaselineResult(
+        curve=curve,
+        memory_bandwidth_gb_s=round(bandwidth, 2),
+        weight_bytes=weight_bytes(
+            resolve_model(config.engine.model).path, served_dtype(config.engine, is_cpu=True), per_decode_step=True
+        ),
+        dtype=served_dtype(config.engine, is_cpu=True),
+    )
+    Path(argv[1]).write_text(result.model_dump_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
