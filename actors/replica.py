@@ -8,7 +8,9 @@ again after it died, so a restarted actor (``max_restarts``) serves again.
 
 Invariants:
 - ``generate`` is a Ray streaming generator: each chunk is a separate object,
-  tagged with the replica's name. Cancelling the task (``ray.cancel`` on the
+  tagged with the replica's name. The engine's chunks are merged first
+  (:mod:`actors.coalesce`): the first leaves at once, later ones at most every
+  ``interval_s``, so fewer objects cross Ray. Cancelling the task (``ray.cancel`` on the
   consumer's ``ObjectRefGenerator``) cancels the engine stream, which aborts
   the request in the engine's ``finally``.
 - ``_open`` holds exactly the request ids whose stream is open here.
@@ -28,6 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.coalesce import CoalesceConfig, coalesce
 from actors.config import EngineConfig
 from actors.engine import Chunk, Engine, EngineDeadError, EngineStats, GenerateRequest, RequestError
 from cluster import Accelerator, ReplicaResources
@@ -136,9 +139,10 @@ def _scripted_responder(spec: ScriptedSpec) -> Callable[[GenerateRequest], str]:
 class Replica:
     """One engine in one Ray actor. Created by the pool with ``ray.remote(Replica).options(...)``."""
 
-    def __init__(self, name: str, spec: ScriptedSpec | VllmSpec) -> None:
+    def __init__(self, name: str, spec: ScriptedSpec | VllmSpec, merging: CoalesceConfig | None = None) -> None:
         self.name = name
         self._spec = spec
+        self._merging = merging or CoalesceConfig()
         self._engine: Engine | None = None
         self._starting: asyncio.Lock | None = None
         self._start_s = 0.0
@@ -164,7 +168,7 @@ class Replica:
         self._open.add(request.request_id)
         began = time.perf_counter()
         try:
-            async with aclosing(engine.generate(request)) as stream:
+            async with aclosing(coalesce(engine.generate(request), self._merging)) as stream:
                 async for chunk in stream:
                     yield chunk.model_copy(update={"replica": self.name})
         except EngineDeadError:
