@@ -6,8 +6,9 @@ equals the reference, share whose items equal the reference items after
 normalization (data rows only), share whose template is compatible with the
 reference (same kind, {data} vs {n}, and same use of {context}); plus the
 prompts of negative sets (no parallel structure expected) that were detected
-anyway, listed so a person can judge them. Reading is strict: a missing file
-or a bad line is a DatasetError naming the line.
+anyway, listed so a person can judge them. Reading is strict
+(:func:`orchestrator.datasets.read_rows`): a missing file or a bad line is a
+DatasetError naming the line, raised before any row is scored.
 
 The annotated set is split by a hash of each row's id (:func:`split_part`)
 into a tuning part, the only one rules may be fitted to, and a check part
@@ -21,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphs.compiler import Schema, compile_prompt
-from graphs.errors import ForkjoinError
-
-
-class DatasetError(ForkjoinError):
-    """A prompt file is missing or malformed. Caused by whoever gave the file."""
+from orchestrator.datasets import read_rows
 
 
 class Part(StrEnum):
@@ -126,23 +123,9 @@ class Report(BaseModel):
     negative_rows: dict[str, int] = Field(description="Per negative file, its number of rows.")
 
 
-def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines file; blank lines are skipped."""
-    file = Path(path)
-    if not file.is_file():
-        raise DatasetError(f"no such file: {file}")
-    rows = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{file}:{number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise DatasetError(f"{file}:{number}: expected an object with a string 'prompt'")
-        rows.append(row)
-    return rows
+def load_prompts(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a prompt file (JSON lines, CSV or Parquet), each with a string ``prompt``."""
+    return read_rows(path, required=("prompt",), types={"prompt": str})
 
 
 def normalize(item: str) -> str:
@@ -188,8 +171,10 @@ def score_row(row: dict[str, Any], *tallies: Tally, schema: Schema | None = None
             setattr(tally, field, getattr(tally, field) + int(bool(hit)))
 
 
-def false_positives(rows: Iterable[dict[str, Any]], schemas: Mapping[str, Schema] | None = None) -> list[FalsePositive]:
-    """Rows detected as parallelizable (for sets where none is expected)."""
+def false_positives(
+    rows: Iterable[dict[str, Any]], schemas: Mapping[str, Schema] | None = None, on_row: Callable[[], None] | None = None
+) -> list[FalsePositive]:
+    """Rows detected as parallelizable (for sets where none is expected); ``on_row()`` after each row."""
     out = []
     for row in rows:
         compiled = compile_prompt(row["prompt"], schema=(schemas or {}).get(row["prompt"]))
@@ -198,29 +183,38 @@ def false_positives(rows: Iterable[dict[str, Any]], schemas: Mapping[str, Schema
             out.append(FalsePositive(id=str(row.get("id", "?")), pattern=compiled.schema.pattern,
                                      count=compiled.schema.count, parallel=compiled.parallel,
                                      prompt=prompt[:160] + ("…" if len(prompt) > 160 else "")))
+        if on_row is not None:
+            on_row()
     return out
 
 
 def evaluate(
     dataset: str | Path, negatives: Iterable[str | Path] = (), *,
     schemas: Mapping[str, Schema] | None = None, extractor: str = "rules",
+    on_row: Callable[[int], None] | None = None,
 ) -> Report:
     """Score ``dataset`` (all rows, and its tuning and check parts) and list false positives on each negative set.
 
     ``schemas`` maps a prompt to the schema another extractor gave it; prompts
-    not in it are extracted by the rules.
+    not in it are extracted by the rules. Every file is read before any row
+    is scored; ``on_row(total)`` is called after each row (dataset and
+    negatives) with the number of rows in all of them.
     """
     known = schemas or {}
     whole = Breakdown.empty()
     parts = {part: Breakdown.empty() for part in Part}
-    for row in load_jsonl(dataset):
+    rows = load_prompts(dataset)
+    negative_rows = {str(p): load_prompts(p) for p in negatives}
+    total = len(rows) + sum(len(negative) for negative in negative_rows.values())
+    counted = on_row or (lambda _: None)
+    for row in rows:
         category = str(row.get("category") or "unknown")
         part = parts[split_part(str(row.get("id", row["prompt"])))]
         score_row(row, whole.category(category), whole.overall, part.category(category), part.overall,
                   schema=known.get(row["prompt"]))
-    negative_rows = {str(p): load_jsonl(p) for p in negatives}
+        counted(total)
     return Report(
         dataset=str(dataset), extractor=extractor, overall=whole.overall, categories=whole.categories, parts=parts,
-        negatives={p: false_positives(rows, known) for p, rows in negative_rows.items()},
+        negatives={p: false_positives(rows, known, on_row=lambda: counted(total)) for p, rows in negative_rows.items()},
         negative_rows={p: len(rows) for p, rows in negative_rows.items()},
     )

@@ -53,7 +53,10 @@ class Status:
 
 
 class Task:
-    """Counted work (``progress.task``): ``advance`` adds to the count and sets the extra fields."""
+    """Counted work (``progress.task``): ``advance`` adds to the count and sets the extra fields.
+
+    ``total`` may be set once it is known (before the next ``advance``).
+    """
 
     def __init__(self, owner: Progress, description: str, total: int | None, unit: str) -> None:
         self._owner = owner
@@ -202,8 +205,10 @@ class Progress:
         if self.live:
             if self._rich is not None and handle.row is not None:
                 label = handle.description if isinstance(handle, Task) else handle.text
-                completed = handle.done if isinstance(handle, Task) else 0
-                self._rich.update(handle.row, description=label, completed=completed)
+                if isinstance(handle, Task):
+                    self._rich.update(handle.row, description=label, completed=handle.done, total=handle.total)
+                else:
+                    self._rich.update(handle.row, description=label)
             return
         if isinstance(handle, Status):
             self.note(f"{handle.text} ...")

@@ -13,7 +13,8 @@ import json
 from graphs import dump
 from graphs.compiler import CompileOptions, Compiled, compile_prompt
 from graphs.errors import ForkjoinError
-from orchestrator.evaluate import load_jsonl
+from orchestrator.cli.args import dataset_file, int_range
+from orchestrator.evaluate import load_prompts
 
 
 class CompileInputError(ForkjoinError):
@@ -23,20 +24,18 @@ class CompileInputError(ForkjoinError):
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("compile", help="find the parallelism in a prompt and show its graph")
     parser.add_argument("prompt", nargs="?", help="the prompt to compile (or use --file)")
-    parser.add_argument("--file", help="JSON-lines file of prompts ({'id':..., 'prompt':...} per line)")
+    parser.add_argument("--file", type=dataset_file, help="JSON-lines file of prompts ({'id':..., 'prompt':...} per line)")
     parser.add_argument("--json", action="store_true", help="print JSON (one object per prompt)")
-    parser.add_argument("--max-fanout", type=int, default=64, help="most subtasks run in parallel (default 64)")
+    parser.add_argument("--max-fanout", type=int_range(1, 4096), default=64, help="most subtasks run in parallel (default 64)")
     parser.set_defaults(handler=compile_command)
 
 
 def compile_command(args: argparse.Namespace) -> int:
-    if args.max_fanout < 1:
-        raise CompileInputError(f"--max-fanout must be at least 1, got {args.max_fanout}")
     options = CompileOptions(max_fanout=args.max_fanout)
     if args.file and args.prompt:
         raise CompileInputError("give either a PROMPT or --file PROMPTS.jsonl, not both")
     if args.file:
-        for row in load_jsonl(args.file):
+        for row in load_prompts(args.file):
             result = compile_prompt(row["prompt"], options=options).to_dict()
             print(json.dumps({"id": row.get("id"), **result} if "id" in row else result, ensure_ascii=False))
         return 0

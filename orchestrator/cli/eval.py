@@ -9,21 +9,29 @@ from __future__ import annotations
 import argparse
 import json
 
+from orchestrator.cli.args import dataset_file
 from orchestrator.evaluate import Part, Report, Tally, evaluate
+from orchestrator.progress import current_progress
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("eval", help="measure forkjoin components on datasets")
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     comp = targets.add_parser("compile", help="prompt compiler accuracy (rules only)")
-    comp.add_argument("--dataset", required=True, help="annotated JSON-lines set (ParallelPrompt fields)")
-    comp.add_argument("--negatives", nargs="*", default=[], help="sets where no prompt should be parallel")
+    comp.add_argument("--dataset", type=dataset_file, required=True, help="annotated JSON-lines set (ParallelPrompt fields)")
+    comp.add_argument("--negatives", type=dataset_file, nargs="*", default=[], help="sets where no prompt should be parallel")
     comp.add_argument("--json", action="store_true", help="print one JSON object")
     comp.set_defaults(handler=eval_compile_command)
 
 
 def eval_compile_command(args: argparse.Namespace) -> int:
-    report = evaluate(args.dataset, args.negatives)
+    with current_progress().task("scoring prompts", unit="rows") as task:
+
+        def counted(total: int) -> None:
+            task.total = total
+            task.advance(1)
+
+        report = evaluate(args.dataset, args.negatives, on_row=counted)
     print(report_json(report) if args.json else report_text(report))
     return 0
 

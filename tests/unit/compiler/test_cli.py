@@ -43,7 +43,7 @@ def test_compile_file_keeps_ids(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["compile", "--file", "/nonexistent/x.jsonl", "--json"], "no such file: /nonexistent/x.jsonl"),
     (["compile"], "nothing to compile"),
-    (["compile", "x", "--file", "y"], "not both"),
+    (["compile", "x", "--file", __file__], "not both"),
     (["eval", "compile", "--dataset", "/nonexistent/d.jsonl"], "no such file"),
 ])
 def test_errors_are_one_line(argv, message, capsys):
