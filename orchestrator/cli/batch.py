@@ -1,0 +1,92 @@
+"""``forkjoin batch INPUT OUTPUT``: every prompt of a corpus through the cluster, one output row each.
+
+Thin: parse, build the job's configuration, call :func:`orchestrator.batch.batch`,
+print the summary. The input and the output directory are checked before Ray
+or an engine starts. Exit status: 0 every row ok, 1 some rows failed or were
+rejected, 2 the job could not run (bad input, unusable output, no cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from graphs.compiler import CompileOptions
+from graphs.errors import ForkjoinError
+from orchestrator.batch import BatchConfig, BatchSummary, Columns, OutputFormat, PipelineConfig, batch
+from orchestrator.batch.rows import one_line
+from orchestrator.config import RuntimeConfig
+from orchestrator.engines import add_engine_arguments, options_from_args
+from orchestrator.strategies import Strategy
+
+JOB_FAILED = 2
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("batch", help="run every prompt of a JSONL, CSV or Parquet corpus on the cluster")
+    parser.add_argument("input", type=Path, help="JSONL, CSV or Parquet file, or a Parquet directory")
+    parser.add_argument("output", type=Path, help="output directory (Parquet parts, or JSONL with --format jsonl)")
+    parser.add_argument("--strategy", choices=[s.value for s in (Strategy.AUTO, Strategy.SERIAL, Strategy.PARALLEL)],
+                        default="auto", help="auto (default): the compiled graph when it validates, else serial")
+    parser.add_argument("--prompt-column", default="prompt", help="column holding the prompt (default prompt)")
+    parser.add_argument("--id-column", default="id", help="column holding the row id (default id; row numbers if absent)")
+    parser.add_argument("--limit", type=int, help="only the first N rows")
+    parser.add_argument("--resume", action="store_true", help="finish the job that wrote OUTPUT (rows done are kept)")
+    parser.add_argument("--format", choices=[f.value for f in OutputFormat], default="parquet", help="output format")
+    parser.add_argument("--actors", type=int, help="Ray Data map actors (default: 2 per replica)")
+    parser.add_argument("--batch-rows", type=int, default=8, help="rows per map call (default 8)")
+    parser.add_argument("--max-concurrency", type=int, default=16, help="engine requests in flight per actor (default 16)")
+    parser.add_argument("--max-tokens", type=int, help="max_tokens of each generation (default: compiler's)")
+    parser.add_argument("--node-timeout", type=float, default=300.0, help="seconds a node may generate (default 300)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_engine_arguments(parser)
+    parser.set_defaults(handler=batch_command)
+
+
+def job_config(args: argparse.Namespace) -> BatchConfig:
+    """The batch configuration the command line states (pydantic checks the numbers)."""
+    tokens = {} if args.max_tokens is None else {"item_max_tokens": args.max_tokens, "serial_max_tokens": args.max_tokens}
+    return BatchConfig(
+        strategy=Strategy(args.strategy),
+        columns=Columns(prompt=args.prompt_column, id=args.id_column),
+        limit=args.limit,
+        resume=args.resume,
+        format=OutputFormat(args.format),
+        compile=CompileOptions(**tokens),
+        runtime=RuntimeConfig(max_concurrency=args.max_concurrency, node_timeout_s=args.node_timeout),
+        pipeline=PipelineConfig(actors=args.actors, batch_rows=args.batch_rows),
+    )
+
+
+def batch_command(args: argparse.Namespace) -> int:
+    from orchestrator.progress import current_progress
+
+    try:
+        config = job_config(args)
+        summary = batch(args.input, args.output, config=config, engine=options_from_args(args),
+                        progress=current_progress())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        print(f"forkjoin: error: {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+        return JOB_FAILED
+    except ForkjoinError as exc:
+        print(f"forkjoin: error: {one_line(exc)}", file=sys.stderr)
+        return JOB_FAILED
+    _print(summary, args)
+    return summary.exit_code
+
+
+def _print(summary: BatchSummary, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps({**summary.model_dump(), "output": str(args.output)}))
+        return
+    print(
+        f"[batch | {summary.rows} rows: {summary.ok} ok, {summary.failed} failed, {summary.rejected} rejected | "
+        f"ran {summary.ran} in {summary.wall_s:.1f} s | {summary.parts} parts in {args.output}]",
+        file=sys.stderr,
+    )
+
