@@ -96,6 +96,11 @@ class ScopeNode(_NodeBase):
         description="Drop a list marker ('1.', '2)', '-', '*') a member's output starts with, so a join "
         "that numbers the items does not number them twice.",
     )
+    strip_label: str = Field(
+        "",
+        description="Regex of the label the join writes per item (a prompt's own format, '[Plan 2]:'); a member's "
+        "output that starts with such a label has it dropped.",
+    )
 
     def join(self, outputs: Mapping[str, str]) -> str:
         """This scope's output, given its members' outputs."""
@@ -105,7 +110,18 @@ class ScopeNode(_NodeBase):
         )
 
     def _clean(self, output: str) -> str:
+        if self.strip_label:
+            output = re.sub(f"^(?:{self.strip_label})", "", output.strip(), count=1)
         return _LEADING_MARKER.sub("", output.strip(), count=1) if self.strip_markers else output
+
+    @field_validator("strip_label")
+    @classmethod
+    def _check_strip_label(cls, strip_label: str) -> str:
+        try:
+            re.compile(strip_label)
+        except re.error as exc:
+            raise ValueError(f"strip_label {strip_label!r} is not a regular expression: {exc}") from exc
+        return strip_label
 
     @field_validator("item_format")
     @classmethod

@@ -36,7 +36,8 @@ def _dump_node(node: Node) -> str:
         case ScopeNode():
             members = ", ".join(f"%{m}" for m in node.members)
             fmt = "" if node.item_format == "{output}" else f" item={_quote(node.item_format)}"
-            strip = " strip_markers" if node.strip_markers else ""
+            strip = (" strip_markers" if node.strip_markers else "") + (
+                f" strip_label={_quote(node.strip_label)}" if node.strip_label else "")
             return f"%{node.name} = scope [{members}] sep={_quote(node.separator)}{fmt}{strip}{after}"
         case CombineNode():
             return f"%{node.name} = combine {_quote(node.template)}{after}"

@@ -3,8 +3,12 @@
 Parallel shape: one generate node per subtask (``item-1`` ... ``item-N``),
 each sharing the context, joined by the scope ``answers`` whose format
 matches the serial answer (a numbered list for n items, one line per rated
-sentence, "label: value" lines for extracted fields), then a final node when
-the prompt asks for a last step over all results. Serial shapes: one node
+sentence, "label: value" lines for extracted fields; the prompt's own item
+format when it shows one, see :mod:`graphs.compiler.shape`), then a final
+node when the prompt asks for a last step over all results. Each branch's
+``max_tokens`` comes from the item's expected length
+(:mod:`graphs.compiler.budget`), and constraints the prompt states once for
+all items are repeated to every branch. Serial shapes: one node
 holding the whole prompt (validation failed or the fan-out cap is exceeded),
 or a chain ``item-k`` -> ``item-k+1`` when subtasks depend on each other.
 
@@ -21,11 +25,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphs import Graph, escape
+from graphs import Graph, escape, render
 from graphs.compiler.budget import FINAL_EXTRA, Budget, item_budget
 from graphs.compiler.depend import Dependency, DependencyKind, detect, is_serial
 from graphs.compiler.extract import extract_rules
 from graphs.compiler.schema import Category, Schema
+from graphs.compiler.shape import ItemFormat, detect_format, shared_constraints
 from graphs.compiler.validate import validate
 
 _PLACEHOLDER = re.compile(r"\{(data|context|n)\}")
@@ -207,12 +212,35 @@ def _slot_note(index: int, n: int, language: str = "en") -> str:
 ONE_ITEM_STOPS = ("\n2.", "\n2)", "\n\n2")
 
 
-def _item_options(schema: Schema, index: int, options: CompileOptions, budget: Budget) -> dict[str, Any]:
+def _item_options(schema: Schema, index: int, options: CompileOptions, budget: Budget,
+                  fmt: ItemFormat | None = None) -> dict[str, Any]:
     cap = budget.cap(options.item_max_tokens) if options.budget_items else options.item_max_tokens
     sized = {"max_tokens": cap, "expected_tokens": min(cap, budget.expected_tokens)}
     if schema.n is not None:
-        return {**sized, "temperature": options.repeat_temperature, "seed": index, "stop": ONE_ITEM_STOPS}
+        return {**sized, "temperature": options.repeat_temperature, "seed": index,
+                "stop": ONE_ITEM_STOPS + _label_stops(fmt)}
     return sized
+
+
+def _label_stops(fmt: ItemFormat | None) -> tuple[str, ...]:
+    """Where a second item would start in the prompt's own format: a new line opening with its label."""
+    if fmt is None or "{index}" not in fmt.item_format:
+        return ()
+    prefix = render(fmt.item_format.split("{index}", 1)[0], {})
+    return ("\n" + prefix,) if len(prefix.strip()) >= 2 else ()
+
+
+def _branch_text(schema: Schema, index: int, fmt: ItemFormat | None, constraints: tuple[str, ...]) -> str:
+    """One branch's request: its item, told to write only the body when the join writes the label, and
+    the constraints the prompt states once for all items."""
+    text = render_item(schema, index)
+    if fmt is not None:
+        text = text.replace(fmt.evidence, "").replace("\n\n\n", "\n\n")
+        label = render(fmt.item_format, {"index": str(index), "output": ""}).strip()
+        text += f"\n\n(Write only the content of this item; the answer adds its label \"{label}\" itself.)"
+    if constraints:
+        text += "\n\n(For every item: " + " ".join(constraints) + ")"
+    return text
 
 
 def _scope_format(schema: Schema) -> tuple[str, str]:
@@ -246,16 +274,20 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
     for dep in deps:
         if dep.kind is DependencyKind.AGGREGATE:
             schema = schema.model_copy(update={"template": _without_sentence(schema.template, dep.evidence)})
-    item_format, separator = _scope_format(schema)
+    fmt = detect_format(prompt) if schema.n is not None else None
+    item_format, separator = (fmt.item_format, fmt.separator) if fmt else _scope_format(schema)
     budget = item_budget(schema, prompt)
+    constraints = shared_constraints(prompt, schema)
     waits = {d.item for d in deps if d.kind is DependencyKind.CHAIN and d.item}
     numbered = item_format != "{output}"  # the join writes its own markers: drop the ones branches write
-    with g.scope("answers", separator=separator, item_format=item_format, strip_markers=numbered) as scope:
+    join = {"separator": separator, "item_format": item_format, "strip_markers": numbered,
+            "strip_label": fmt.label if fmt else ""}
+    with g.scope("answers", **join) as scope:
         for k in range(1, schema.count + 1):
-            text = escape(render_item(schema, k))
+            text = escape(_branch_text(schema, k, fmt, constraints))
             if k in waits:
                 text += _previous(schema, k)
-            scope.generate(text, name=f"item-{k}", **_item_options(schema, k, options, budget))
+            scope.generate(text, name=f"item-{k}", **_item_options(schema, k, options, budget, fmt))
     last = "answers"
     shared = next((d for d in deps if d.kind is DependencyKind.SHARED), None)
     if shared is not None and schema.n is not None:
