@@ -35,7 +35,6 @@ COMMAND_MODULES = (
     "orchestrator.cli.bench",
     "orchestrator.cli.eval",
     "orchestrator.cli.batch",
-    "orchestrator.cli.batch",
 )
 
 
