@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def run_batch(
     target = Output.open(Path(output), manifest, resume=config.resume)
     if pool is not None:
         return _run(prepared, target, pool, job, config, progress)
-    with asyncio.Runner() as runner, _engine(runner, engine or EngineOptions(), progress) as started:
+    with asyncio.Runner() as runner, _engine(runner, engine or EngineOptions()) as started:
         return _run(prepared, target, started, job, config, progress)
 
 
@@ -120,12 +120,10 @@ def _manifest(source: str | Path | Any, prepared: Prepared, config: BatchConfig)
 
 
 @contextmanager
-def _engine(runner: asyncio.Runner, options: EngineOptions, progress: Any) -> Iterator[ReplicaPool]:
-    """Ray and the replicas for the job, started under a status line, closed at exit."""
-    status = progress.status("starting Ray and the replicas") if progress is not None else nullcontext()
-    with status:
-        manager = open_engine(options)
-        started = runner.run(manager.__aenter__())
+def _engine(runner: asyncio.Runner, options: EngineOptions) -> Iterator[ReplicaPool]:
+    """Ray and the replicas for the job (open_engine shows its waits), closed at exit."""
+    manager = open_engine(options)
+    started = runner.run(manager.__aenter__())
     with _held(runner, manager, started) as pool:
         yield pool
 

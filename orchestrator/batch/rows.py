@@ -15,6 +15,7 @@ from enum import StrEnum
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphs.errors import one_line as shorten
 from orchestrator.results import NodeStatus, RunResult
 from orchestrator.strategies import Plan
 
@@ -83,11 +84,9 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def one_line(text: object) -> str:
-    """The first non-blank line of ``text`` (an exception's message or its type), shortened."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    line = lines[0] if lines else type(text).__name__
-    return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 3] + "..."
+def one_line(text: str | BaseException) -> str:
+    """An error (or its text) as one line of at most :data:`ERROR_CHARS` (:func:`graphs.errors.one_line`)."""
+    return shorten(text if isinstance(text, BaseException) else ValueError(text), ERROR_CHARS)
 
 
 def rejected(error: str, prompt: str | None = None, chosen: Plan | None = None) -> RowResult:

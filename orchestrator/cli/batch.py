@@ -16,9 +16,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from graphs.compiler import CompileOptions
-from graphs.errors import ForkjoinError
+from graphs.errors import ForkjoinError, one_line
 from orchestrator.batch import BatchConfig, BatchSummary, Columns, OutputFormat, PipelineConfig, batch
-from orchestrator.batch.rows import one_line
+from orchestrator.cli.args import int_range, positive_float, positive_int
+from orchestrator.progress import current_progress
 from orchestrator.config import RuntimeConfig
 from orchestrator.engines import add_engine_arguments, options_from_args
 from orchestrator.strategies import Strategy
@@ -28,20 +29,20 @@ JOB_FAILED = 2
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("batch", help="run every prompt of a JSONL, CSV or Parquet corpus on the cluster")
-    parser.add_argument("input", type=Path, help="JSONL, CSV or Parquet file, or a Parquet directory")
+    parser.add_argument("input", type=_existing, help="JSONL, CSV or Parquet file, or a Parquet directory")
     parser.add_argument("output", type=Path, help="output directory (Parquet parts, or JSONL with --format jsonl)")
     parser.add_argument("--strategy", choices=[s.value for s in (Strategy.AUTO, Strategy.SERIAL, Strategy.PARALLEL)],
                         default="auto", help="auto (default): the compiled graph when it validates, else serial")
     parser.add_argument("--prompt-column", default="prompt", help="column holding the prompt (default prompt)")
     parser.add_argument("--id-column", default="id", help="column holding the row id (default id; row numbers if absent)")
-    parser.add_argument("--limit", type=int, help="only the first N rows")
+    parser.add_argument("--limit", type=positive_int, help="only the first N rows")
     parser.add_argument("--resume", action="store_true", help="finish the job that wrote OUTPUT (rows done are kept)")
     parser.add_argument("--format", choices=[f.value for f in OutputFormat], default="parquet", help="output format")
-    parser.add_argument("--actors", type=int, help="Ray Data map actors (default: 2 per replica)")
-    parser.add_argument("--batch-rows", type=int, default=8, help="rows per map call (default 8)")
-    parser.add_argument("--max-concurrency", type=int, default=16, help="engine requests in flight per actor (default 16)")
-    parser.add_argument("--max-tokens", type=int, help="max_tokens of each generation (default: compiler's)")
-    parser.add_argument("--node-timeout", type=float, default=300.0, help="seconds a node may generate (default 300)")
+    parser.add_argument("--actors", type=positive_int, help="Ray Data map actors (default: 2 per replica)")
+    parser.add_argument("--batch-rows", type=positive_int, default=8, help="rows per map call (default 8)")
+    parser.add_argument("--max-concurrency", type=int_range(1, 4096), default=16, help="engine requests in flight per actor (default 16)")
+    parser.add_argument("--max-tokens", type=positive_int, help="max_tokens of each generation (default: compiler's)")
+    parser.add_argument("--node-timeout", type=positive_float, default=300.0, help="seconds a node may generate (default 300)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     add_engine_arguments(parser)
     parser.set_defaults(handler=batch_command)
@@ -63,21 +64,23 @@ def job_config(args: argparse.Namespace) -> BatchConfig:
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    from orchestrator.progress import current_progress
-
     try:
         config = job_config(args)
         summary = batch(args.input, args.output, config=config, engine=options_from_args(args),
                         progress=current_progress())
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        print(f"forkjoin: error: {'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
-        return JOB_FAILED
-    except ForkjoinError as exc:
+    except (ForkjoinError, ValidationError) as exc:
         print(f"forkjoin: error: {one_line(exc)}", file=sys.stderr)
         return JOB_FAILED
     _print(summary, args)
     return summary.exit_code
+
+
+def _existing(text: str) -> Path:
+    """An input file or Parquet directory that exists (its rows are checked when the job reads it)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or directory: {text}")
+    return path
 
 
 def _print(summary: BatchSummary, args: argparse.Namespace) -> None:
