@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from graphs.compiler import inline, lang, patterns
+from graphs.compiler import forms, inline, lang, patterns
 from graphs.compiler.patterns import Found
 from graphs.compiler.schema import Category, Extraction, Schema
 
@@ -35,8 +35,7 @@ _PROCESS = re.compile(
     r"回答|翻译|翻譯|纠正|改正|分类|分類|评价|評価|解释|解釋|判断|答えて|翻訳|訂正|説明|添削",
     re.IGNORECASE,
 )
-_QUESTION_WORDS = re.compile(r"\bquestions?\b|\bpreguntas?\b|\bquestions?\b|\bfragen?\b|\bвопрос\w*|问题|問題|質問",
-                             re.IGNORECASE)
+_QUESTION_WORDS = re.compile(lang.QUESTION_WORDS, re.IGNORECASE)
 
 
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
@@ -59,17 +58,30 @@ def candidates(prompt: str, language: str) -> list[Found]:
         *inline.example_lists(prompt),
         *inline.record_keys(prompt, lines),
         *inline.several_questions(prompt, lines, language),
+        *forms.literal_lists(prompt),
+        *forms.format_fields(prompt),
+        *forms.target_sets(prompt),
+        *forms.fronted_fields(prompt),
     ]
     fences = [m.span() for m in _FENCE.finditer(prompt)]
-    return [_score(prompt, f) for f in found if not any(a <= f.start < b for a, b in fences)]
+    return [_score(prompt, f) for f in found
+            if f.pattern == "literal" or not any(a <= f.start < b for a, b in fences)]
+
+
+# Finders whose own checks already tie the structure to the request (a count, a list literal, a format
+# to fill, a set of targets): the hints below are for lists found in running text.
+_SELF_EVIDENT = frozenset({"literal", "format-fields", "targets", "fronted-fields"})
+_FIELD_INTRO = re.compile(r"(?:" + lang.FIELD_WORDS + r")\W{0,3}$", re.IGNORECASE)
 
 
 def _score(prompt: str, found: Found) -> Found:
-    if found.n is not None:
+    if found.n is not None or found.pattern in _SELF_EVIDENT:
         return found
     strength = found.strength
     questions = sum(patterns.is_question(i) for i in found.items)
     intro = _last_sentence(found.intro)
+    if found.pattern == "quoted" and _FIELD_INTRO.search(intro):
+        return Found(found.pattern, found.start, found.end, found.items, None, 5, found.intro)  # 'the keys "a", "b"'
     if re.search(lang.FOR_EACH, intro, re.IGNORECASE):
         strength += 3
     if _CONTEXTUAL_INTRO.search(intro) and not _QUESTION_WORDS.search(intro):
@@ -187,7 +199,7 @@ def _instruction_zone(prompt: str, best: Found) -> tuple[int, int]:
     colon = min((i for ch in ":：" if (i := prompt.find(ch, end, min(newline, end + 200))) >= 0), default=-1)
     if colon >= 0:
         return line_start, colon + 1
-    inline_patterns = ("inline-list", "colon-list", "quoted", "questions", "example-list")
+    inline_patterns = ("inline-list", "colon-list", "quoted", "questions", "example-list", "fronted-fields", "targets")
     return line_start, newline if best.pattern in inline_patterns else end
 
 

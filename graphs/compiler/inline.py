@@ -19,8 +19,8 @@ _UNITS = frozenset(
     am pm x dollars euros usd point points pts of or and to than palabras palabra minutos años páginas
     líneas párrafos pasos mots mot minutes années pages lignes paragraphes étapes wörter wort minuten jahre
     seiten zeilen absätze schritte слов слова минут лет страниц строк абзацев шагов""".split()
-)
-_CODE = re.compile(
+) | lang.POINT_WORDS
+CODE_WORDS = re.compile(
     r"\b(?:code|program|programme|script|function|class|method|query|regex|algorithm|macro|formula|snippet|"
     r"app|bot|código|programa|función|fonction|programm|funktion|код|программ\w*|функци\w*)\b",
     re.IGNORECASE,
@@ -38,7 +38,7 @@ _LATIN_COUNT = {
     code: re.compile(
         r"(?<![\w-])(?P<verb>" + lang.CREATE_VERBS[code] + r")(?![\w-])"
         r"(?P<gap>(?:[ \t]+(?:" + _GAP_WORDS + r")){0,5}?)[ \t]+"
-        r"(?P<num>\d{1,3}(?:\s*(?:-|–|to|a|à|bis|до)\s*\d{1,3})?|" + lang.NUMBER_WORD_PATTERN + r")"
+        r"(?P<num>\d{1,3}(?:\s*(?:-|–|to|a|à|bis|до)\s*\d{1,3}|\+)?|" + lang.NUMBER_WORD_PATTERN + r")"
         r"[ \t]+(?:(?:more|other|different|new|additional|unique|extra|distinct|similar|random|más|otras?|otros|"
         r"autres?|nouvelles?|nouveaux|weitere|andere|neue|ещё|еще|других|новых)[ \t]+)?"
         r"(?P<noun>[^\W\d_][\w'’]*)(?![-\d])",
@@ -69,8 +69,11 @@ def counts(text: str) -> list[Found]:
 
 _NOUN_USE = re.compile(r"(?:\b(?:a|an|the|of|this|that|my|your|our|their|his|her|its|un|une|le|la|el|los|"
                        r"las|ein|eine|der|die|das)\s*)$", re.IGNORECASE)
+# What may stand before a request's verb: a separator or block marker ("[Task]", "<task>", "### Instruction:"),
+# a politeness or linking word, or any adverb in -ly ("Creatively write ...") that is not a noun.
 _REQUEST_LEAD = re.compile(
-    r"(?:^|[,:;*#>\-(\"'”’)]|\b(?:please|pls|kindly|you|to|and|then|now|also|just|first|me|us|i|we|let's|lets|"
+    r"(?:^|[,:;*#>\-(\"'”’)\[\]{}|]|\b(?!(?:family|italy|july|ally|rally|belly|assembly|supply|anomaly|butterfly|"
+    r"lily|jelly|reply|monopoly|holly|polly|emily|molly|sally|billy|kelly)\b)[a-z]{2,}ly\b|\b(?:please|pls|kindly|you|to|and|then|now|also|just|first|me|us|i|we|let's|lets|"
     r"can|could|would|will|help|pl[eê]ase|simply|quickly|briefly|finally|next|additionally|so|but|or)\b)\s*$",
     re.IGNORECASE)
 _WH_SENTENCE = re.compile(r"^\W*(?:how|what|which|why|when|where|who|whom|whose|if|suppose|assuming)\b",
@@ -90,7 +93,7 @@ def _is_request(text: str, m: re.Match[str]) -> bool:
 
 _WANT = re.compile(
     r"(?<![\w-])(?P<verb>(?:i|we)\s+(?:need|want|would\s+like|'d\s+like)|looking\s+for)(?P<gap>)[ \t]+"
-    r"(?P<num>\d{1,3}|" + lang.NUMBER_WORD_PATTERN + r")[ \t]+(?:[\w-]+[ \t]+){0,2}?"
+    r"(?P<num>\d{1,3}\+?|" + lang.NUMBER_WORD_PATTERN + r")[ \t]+(?:[\w-]+[ \t]+){0,2}?"
     r"(?P<noun>ideas|names|titles|slogans|suggestions|examples|options|questions|sentences|tips|jokes|taglines|"
     r"headlines|descriptions|prompts|captions|phrases|stories|poems|tweets|posts|ways|reasons|topics|variations|"
     r"alternatives|versions|synonyms|quotes|riddles|recipes)\b",
@@ -100,7 +103,7 @@ _WANT = re.compile(
 
 _WHAT_ARE = re.compile(
     r"(?<![\w-])(?P<verb>what\s+are|what\s+would\s+be|qu[eé]\s+son|quels\s+sont|quelles\s+sont|was\s+sind|"
-    r"каковы)(?P<gap>)\s+(?P<num>\d{1,3}|" + lang.NUMBER_WORD_PATTERN + r")\s+"
+    r"каковы)(?P<gap>)\s+(?P<num>\d{1,3}\+?|" + lang.NUMBER_WORD_PATTERN + r")\s+"
     r"(?:[\w-]+\s+){0,2}?(?P<noun>ways|ideas|tips|reasons|examples|things|benefits|steps|names|questions|options|"
     r"strategies|signs|facts|places|books|movies|uses|mistakes|advantages|disadvantages|alternatives|"
     r"maneras|formas|ideas|razones|ejemplos|façons|idées|raisons|exemples|möglichkeiten|ideen|gründe|beispiele|"
@@ -115,21 +118,23 @@ def _count_candidate(text: str, m: re.Match[str]) -> Found | None:
     before = text[m.start(): m.start("num")]
     if n is None or n < 2 or n > 1000 or noun in _UNITS or _DATA_REF.search(before):
         return None
+    if noun in ("点", "點", "分") and re.search(r"[(（\[【]\s*$", text[max(0, m.start("num") - 2): m.start("num")]):
+        return None  # "（10点）": the points a question is worth
     if m.re is not _WHAT_ARE and not _is_request(text, m):
         return None
     if re.search(r"\b(?:the|los|las|les|die|den)\s*$", before, re.IGNORECASE):
         return None  # "outline the two main stages": a known set, not new items
-    if m.re is not _JA_COUNT and "gap" in m.groupdict() and m.group("gap") and _CODE.search(m.group("gap")):
-        return Found("count-code", m.start("num"), m.end("num"), n=n, strength=1, intro=_sentence(text, m.start()))
-    head = _sentence(text, m.start())
-    code_before = _CODE.search(text[max(0, m.start() - 80): m.start()]) and re.search(
+    if m.re is not _JA_COUNT and "gap" in m.groupdict() and m.group("gap") and CODE_WORDS.search(m.group("gap")):
+        return Found("count-code", m.start("num"), m.end("num"), n=n, strength=1, intro=sentence_around(text, m.start()))
+    head = sentence_around(text, m.start())
+    code_before = CODE_WORDS.search(text[max(0, m.start() - 80): m.start()]) and re.search(
         r"\b(?:write|create|make|give|develop|implement|escribe|écris|schreibe|напиши)\b",
         text[max(0, m.start() - 80): m.start()], re.IGNORECASE)
     pattern = "count-code" if code_before else "count"
     return Found(pattern, m.start("num"), m.end("num"), n=n, strength=6 if pattern == "count" else 1, intro=head)
 
 
-def _sentence(text: str, pos: int) -> str:
+def sentence_around(text: str, pos: int) -> str:
     start = max(text.rfind(ch, 0, pos) for ch in ".!?\n。！？") + 1
     ends = [i for ch in ".!?\n。！？" if (i := text.find(ch, pos)) >= 0]
     return text[start: min(ends, default=len(text))].strip()
@@ -165,7 +170,8 @@ def split_list(text: str, conj: str) -> list[str]:
 
 
 _KE = {
-    "en": (r"extract|identify|find|list|get|pull\s+out|detect|determine|recogni[sz]e|locate",
+    "en": (r"extract|identify|find|list|get|pull(?:\s+out)?|pick\s+out|detect|determine|recogni[sz]e|locate|"
+           r"retrieve|capture|collect|gather|obtain|fetch|grab",
            r"\s(?:from|in|of|within|out\s+of|about)(?:\s+(?:the|this|these|that|those|following|given|below|above|"
            r"provided|attached|each|a|an|my|our|his|her|their|it)\b|\s*[:：])",
            r"\s*,?\s+and\s+|\s*&\s*", r"^(?:the|all|only|also|any|out)\s+"),
@@ -188,6 +194,21 @@ _KE_PATTERNS = {
 }
 
 
+# The source named between the verb and the fields ("Extract from the email below the sender, ..."; German
+# and Russian put it there as a rule: "Extrahiere aus dem Text den Namen, ...").
+_KE_SOURCE = {
+    "en": r"^(?:from|in|out\s+of|within)\s+(?:the|this|these|that|those|each|a|an|my|our|your)\s+(?:[\w'-]+\s+){0,3}?"
+          r"(?=(?:the|all|any|its|his|her|their)\s)",
+    "es": r"^(?:del|de\s+(?:la|las|los|el|este|esta|estos|estas)|en\s+(?:el|la|este|esta))\s+(?:[\w-]+\s+){0,3}?"
+          r"(?=(?:el|la|los|las|su|sus|todos|todas)\s)",
+    "fr": r"^(?:du|des|de\s+(?:la|ce|cette|ces)|de\s+l'|dans\s+(?:le|la|les|ce|cette))\s*(?:[\w'-]+\s+){0,3}?"
+          r"(?=(?:le|la|les|l'|son|sa|ses|tous|toutes)\s?)",
+    "de": r"^(?:aus|in|von)\s+(?:dem|der|den|diesem|dieser|diesen|einem|einer)\s+(?:[\w-]+\s+){0,3}?"
+          r"(?=(?:den|die|das|dem|der|alle|seine\w*|ihre\w*)\s)",
+    "ru": r"^(?:из|в|во)\s+\w+\s+(?:(?:ниже|выше)\s+)?",
+}
+
+
 def inline_lists(text: str) -> list[Found]:
     """'Extract A, B and C from the text', in each supported Latin/Cyrillic language."""
     found = []
@@ -196,9 +217,10 @@ def inline_lists(text: str) -> list[Found]:
         for m in pattern.finditer(text):
             if code == "en" and not _is_request(text, m):
                 continue
-            body = re.sub(det, "", m.group("list").strip(), flags=re.IGNORECASE)
+            listed = re.sub(_KE_SOURCE[code], "", m.group("list").strip(), flags=re.IGNORECASE)
+            body = re.sub(det, "", listed, flags=re.IGNORECASE)
             items = [re.sub(det, "", i, flags=re.IGNORECASE) for i in split_list(body, conj)]
-            if _noun_phrases(items, body):
+            if noun_phrases(items, body):
                 start = m.start("list") + m.group("list").find(body[:10]) if body[:10] in m.group("list") else m.start("list")
                 found.append(Found("inline-list", start, m.end("list"), tuple(items), strength=5,
                                    intro=text[m.start(): m.start("list")]))
@@ -208,7 +230,7 @@ def inline_lists(text: str) -> list[Found]:
 _PRONOUN = re.compile(r"\b(?:it|them|you|me|my|your|i|we|us|him|lo|la|le|les|es|sie|ihn|его|её|их)\b", re.IGNORECASE)
 
 
-def _noun_phrases(items: list[str], body: str) -> bool:
+def noun_phrases(items: list[str], body: str) -> bool:
     """Items look like fields to extract: short, no pronoun objects, a real enumeration (a comma or 3+)."""
     if len(items) < 2 or not all(_short_item(i) for i in items):
         return False
@@ -231,19 +253,19 @@ _EXAMPLES = re.compile(
     r"(?=[.()\n]|$)",
     re.IGNORECASE,
 )
-_EXTRACT_VERB = re.compile(r"(?<![\w-])(?:" + "|".join(v[0] for v in _KE.values()) + r")(?![\w-])", re.IGNORECASE)
+EXTRACT_VERB = re.compile(r"(?<![\w-])(?:" + "|".join(v[0] for v in _KE.values()) + r")(?![\w-])", re.IGNORECASE)
 
 
 def example_lists(text: str) -> list[Found]:
     """'Extract attributes such as brand, color, size' / 'in CSV with columns a, b, c'."""
     found = []
     for m in _EXAMPLES.finditer(text):
-        sentence = _sentence(text, m.start())
-        if not _EXTRACT_VERB.search(sentence):
+        sentence = sentence_around(text, m.start())
+        if not EXTRACT_VERB.search(sentence):
             continue
         body = m.group("list").strip()
         items = split_list(body, r"\s*,?\s+(?:and|y|et|und|и)\s+")
-        if _noun_phrases(items, body):
+        if noun_phrases(items, body):
             start = m.start("list") + m.group("list").find(body)
             found.append(Found("example-list", start, start + len(body), tuple(items), strength=4, intro=sentence))
     return found
@@ -255,7 +277,7 @@ _RECORD = re.compile(r"^[ \t]*(?P<key>[^\W\d][^:\n]{0,40}?)[ \t]*:[ \t]*\S.*$", 
 def record_keys(text: str, lines: list[Line]) -> list[Found]:
     """'Extract the information' over 'Key: value' lines: one subtask per key."""
     first = next((line.text for line in lines if not line.blank), "")
-    if not _EXTRACT_VERB.search(first):
+    if not EXTRACT_VERB.search(first):
         return []
     keys = [m for m in _RECORD.finditer(text) if m.start() > len(first)]
     if len(keys) < 3:
@@ -277,7 +299,7 @@ def cjk_lists(text: str, language: str) -> list[Found]:
         return []
     found = []
     for m in _CJK_LIST.finditer(text):
-        sentence = _sentence(text, m.start())
+        sentence = sentence_around(text, m.start())
         if not re.search(_CJK_VERBS, sentence):
             continue
         raw = m.group(0).split("、")
@@ -343,7 +365,7 @@ def quoted_lists(text: str) -> list[Found]:
 def _quoted_found(text: str, run: list[re.Match[str]]) -> Found:
     items = tuple(clean_item(m.group(0)) for m in run)
     sentence_start = max(text.rfind(ch, 0, run[0].start()) for ch in ".!?\n。！？") + 1
-    intro = text[sentence_start: run[0].start()].strip() or _sentence(text, max(sentence_start - 2, 0))
+    intro = text[sentence_start: run[0].start()].strip() or sentence_around(text, max(sentence_start - 2, 0))
     return Found("quoted", run[0].start(), run[-1].end(), items, strength=3, intro=intro)
 
 

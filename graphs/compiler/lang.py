@@ -124,7 +124,7 @@ def cjk_number(text: str) -> int | None:
 
 def parse_number(token: str) -> int | None:
     """Value of a count token: digits (also full-width), a range's upper end, a number word or a CJK numeral."""
-    token = token.strip().lower().translate(_FULLWIDTH)
+    token = token.strip().lower().translate(_FULLWIDTH).removesuffix("+")  # "10+ ideas": at least ten
     if re.fullmatch(r"\d{1,4}", token):
         return int(token)
     if m := re.fullmatch(r"\d{1,3}\s*(?:-|–|to|~|〜|～)\s*(\d{1,3})", token):
@@ -179,3 +179,63 @@ LIST_INTRO = (
 )
 
 QUESTION_MARKS = "?？"
+FIELD_WORDS = (r"\b(?:keys|fields|columns|attributes|properties|headers|claves|campos|columnas|atributos|champs|"
+               r"clés|colonnes|attributs|felder|schlüssel|spalten|attribute|поля|ключи|столбцы|атрибуты)|"
+               r"字段|键|欄位|フィールド|キー|項目")
+QUESTION_WORDS = r"\bquestions?\b|\bpreguntas?\b|\bfragen?\b|\bвопрос\w*|\bdomande?\b|\bperguntas?\b|问题|問題|質問"
+
+# --- exam layout ---------------------------------------------------------------
+
+# A section heading line of a question set ("Part B: Geometry", "Раздел 2", "二、简答题", "## Reading").
+SECTION_HEADING = (
+    r"^[ \t]*(?:#{1,6}[ \t]+\S.*|\*\*[^*\n]{2,80}\*\*:?[ \t]*|"
+    r"(?:part|section|chapter|unit|exercise|block|round|parte|sección|seccion|ejercicio|capítulo|partie|"
+    r"chapitre|exercice|teil|abschnitt|kapitel|übung|aufgabenblock|sezione|capitolo|esercizio|seção|secção|"
+    r"capítulo|exercício|раздел|часть|глава|блок|упражнение)(?:[ \t]+(?:[0-9]{1,2}|[IVXivx]{1,4}|[A-Ha-h])\b[ \t]*[.:：)\-–]?|[ \t]*[:：])"
+    r"(?:[ \t]*[^?？\n]{1,60})?|"
+    r"(?:第[一二三四五六七八九十0-9]{1,3}(?:部分|节|節|章|大题|大題|部)|[一二三四五六七八九十]{1,3}[、．.])"
+    r"[ \t]*[^?？\n]{0,30})[ \t]*$"
+)
+
+# Points a question is worth, in parentheses or brackets: "(5 points)", "[10 Punkte]", "（10分）".
+POINTS = (
+    r"[(（\[【][ \t]*\d{1,3}(?:[.,]\d)?[ \t]*(?:points?|pts?\.?|marks?|puntos?|punti|pontos?|Punkte?|Pkt\.?|"
+    r"балл(?:а|ов)?|б\.|分|点|點|配点)[ \t]*[)）\]】]"
+)
+POINT_WORDS = frozenset("point points pt pts marks mark puntos punto punti pontos ponto punkte punkt pkt "
+                        "балл балла баллов".split())
+
+# --- what a request can be asked in: target languages and output formats ----------
+
+# Names of languages, written in the supported languages (a set of them after "into" is a set of subtasks).
+LANGUAGE_NAMES = (
+    r"english|french|german|spanish|italian|portuguese|russian|chinese|mandarin|cantonese|japanese|korean|"
+    r"arabic|hindi|dutch|swedish|norwegian|danish|finnish|polish|czech|greek|turkish|hebrew|vietnamese|thai|"
+    r"indonesian|ukrainian|romanian|hungarian|bengali|persian|swahili|latin|"
+    r"inglés|ingles|francés|frances|alemán|aleman|español|espanol|italiano|portugués|portugues|ruso|chino|"
+    r"japonés|japones|coreano|árabe|arabe|neerlandés|holandés|griego|turco|polaco|"
+    r"anglais|français|francais|allemand|espagnol|italien|portugais|russe|chinois|japonais|coréen|arabe|"
+    r"néerlandais|grec|turc|polonais|"
+    r"englisch(?:e|en)?|französisch(?:e|en)?|deutsch(?:e|en)?|spanisch(?:e|en)?|italienisch(?:e|en)?|"
+    r"portugiesisch(?:e|en)?|russisch(?:e|en)?|chinesisch(?:e|en)?|japanisch(?:e|en)?|koreanisch(?:e|en)?|"
+    r"arabisch(?:e|en)?|niederländisch(?:e|en)?|türkisch(?:e|en)?|polnisch(?:e|en)?|griechisch(?:e|en)?|"
+    r"inglese|francese|tedesco|spagnolo|portoghese|cinese|giapponese|"
+    r"inglês|francês|alemão|espanhol|japonês|"
+    r"английск\w*|французск\w*|немецк\w*|испанск\w*|итальянск\w*|португальск\w*|русск\w*|китайск\w*|"
+    r"японск\w*|корейск\w*|арабск\w*|"
+    r"英语|英語|英文|法语|法語|法文|德语|德語|德文|西班牙语|西班牙語|意大利语|義大利語|葡萄牙语|葡萄牙語|俄语|俄語|"
+    r"中文|汉语|漢語|日语|日語|日文|韩语|韓語|韩文|阿拉伯语|"
+    r"フランス語|ドイツ語|スペイン語|イタリア語|ポルトガル語|ロシア語|中国語|日本語|韓国語|アラビア語"
+)
+FORMAT_NAMES = (
+    r"json|yaml|yml|xml|csv|tsv|html|markdown|latex|toml|sql|ini|plain\s+text|rst|asciidoc|protobuf|"
+    r"bullet\s+points|a\s+table|a\s+bulleted\s+list|a\s+numbered\s+list"
+)
+# Verbs that turn one text into another language or format.
+CONVERT_VERBS = (
+    r"translate|translated|translation|convert|rewrite|render|express|say|write|output|export|format|give|"
+    r"return|provide|traduce|traducir|traduzca|tradúcelo|convierte|escribe|traduis|traduisez|traduire|"
+    r"convertis|convertissez|écris|écrivez|übersetze|übersetzen|übersetzt|konvertiere|wandle|schreibe|"
+    r"traduci|tradurre|traduza|traduzir|переведи|переведите|перевести|конвертируй|преобразуй|напиши|"
+    r"翻译|翻譯|译成|譯成|转换|轉換|转成|写成|寫成|翻訳|訳して|変換"
+)

@@ -117,15 +117,28 @@ def _split_merged(lines: list[Line]) -> list[Line]:
     return out
 
 
+_HEADING = re.compile(lang.SECTION_HEADING, re.IGNORECASE)
+_LETTER_KINDS = ("l", "pl")
+
+
+def is_heading(text: str) -> bool:
+    """A section heading of a question set ('Part B: Geometry', '二、简答题'), not a question or an item."""
+    return bool(_HEADING.match(text)) and not is_question(text)
+
+
 def numbered_lists(text: str, lines: list[Line]) -> list[Found]:
-    """Runs of lines numbered 1, 2, 3... (or a, b, c / 一, 二, 三), one item per number."""
+    """Runs of lines numbered 1, 2, 3... (or a, b, c / 一, 二, 三), one item per number.
+
+    A question set cut into headed sections whose numbering restarts ('Part A' 1, 2; 'Part B' 1, 2) is one
+    list; a run whose numbered lines are themselves headings ranks below the questions under them.
+    """
     lines = _split_merged(lines)
     marks = []
     for i, line in enumerate(lines):
         m = _NUM_MARK.match(line.text)
         if m and (value := _marker_value(m)) is not None:
             marks.append((i, value, _marker_kind(m), m))
-    found, used = [], set()
+    runs, used = [], set()
     for start_pos, (i, value, kind, _m) in enumerate(marks):
         if i in used or value not in (0, 1):
             continue
@@ -133,19 +146,54 @@ def numbered_lists(text: str, lines: list[Line]) -> list[Found]:
         for j, v, k, m in marks[start_pos + 1:]:
             if k == kind and v == run[-1][1] + 1 and j - run[-1][0] <= 8:
                 run.append((j, v, k, m))
-        if len(run) >= 2:
+        if len(run) >= 2 or (runs and _continues_section(lines, runs[-1], run)):
             used.update(r[0] for r in run)
-            found.append(_numbered_found(text, lines, run))
-    return found
+            runs.append(run)
+    return [_numbered_found(text, lines, run) for run in _merge_sections(lines, runs)]
+
+
+def _heading_before(lines: list[Line], index: int) -> int | None:
+    """Index of the heading line right above line ``index`` (blank lines aside), if there is one."""
+    for k in range(index - 1, -1, -1):
+        if not lines[k].blank:
+            return k if is_heading(lines[k].text) else None
+    return None
+
+
+def _continues_section(lines: list[Line], before: list, run: list) -> bool:
+    """``run`` restarts the numbering of ``before`` (same marker kind) under a new section heading."""
+    return run[0][2] == before[0][2] and run[0][0] > before[-1][0] and \
+        _heading_before(lines, run[0][0]) is not None and _heading_before(lines, before[0][0]) is not None
+
+
+def _merge_sections(lines: list[Line], runs: list[list]) -> list[list]:
+    merged: list[list] = []
+    for run in runs:
+        if merged and _continues_section(lines, merged[-1], run):
+            merged[-1] = merged[-1] + run
+        elif len(run) >= 2:
+            merged.append(run)
+    return merged
+
+
+def _ends_item(line: Line, kind: str) -> bool:
+    """A line that can not continue a numbered item: a heading, or another list's marker (sub-parts a., b. do)."""
+    if is_heading(line.text) and not line.text[:1].isspace():
+        return True
+    m = _NUM_MARK.match(line.text)
+    if not m or _marker_value(m) is None:
+        return False
+    other = _marker_kind(m)
+    return other != kind and not (other in _LETTER_KINDS and kind not in _LETTER_KINDS)
 
 
 def _numbered_found(text: str, lines: list[Line], run: list) -> Found:
     items = []
-    for pos, (i, _v, _k, m) in enumerate(run):
+    for pos, (i, _v, kind, m) in enumerate(run):
         stop = run[pos + 1][0] if pos + 1 < len(run) else len(lines)
         parts = [m.group("text")]
         for line in lines[i + 1: stop]:
-            if line.blank or (pos + 1 == len(run) and not line.text[:1].isspace()):
+            if line.blank or (pos + 1 == len(run) and not line.text[:1].isspace()) or _ends_item(line, kind):
                 break
             parts.append(line.text.strip())
         items.append(clean_item(" ".join(parts)))
@@ -155,8 +203,10 @@ def _numbered_found(text: str, lines: list[Line], run: list) -> Found:
         if line.blank or not line.text[:1].isspace():
             break
         end = line.end
-    intro = _intro_before(lines, run[0][0])
-    return Found("numbered", first.start, end, tuple(items), strength=5, intro=intro, numbered=True)
+    heading = _heading_before(lines, run[0][0])
+    intro = _intro_before(lines, run[0][0] if heading is None else heading)
+    strength = 2 if all(is_heading(lines[i].text) for i, *_ in run) else 5
+    return Found("numbered", first.start, end, tuple(items), strength=strength, intro=intro, numbered=True)
 
 
 def _intro_before(lines: list[Line], index: int) -> str:
@@ -195,7 +245,8 @@ def inline_numbered(text: str, lines: list[Line]) -> list[Found]:
 
 # --- bullets --------------------------------------------------------------
 
-_BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[-*•·–—▪●◦►✓+])[ \t]+(?P<text>\S.*)$")
+_BULLET = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>[-*•·–—▪●◦►✓+☐☑☒□■❑]|\[[ xX✓]?\])"
+                     r"(?:[ \t]*\[[ xX✓]?\](?=[ \t]))?[ \t]+(?P<text>\S.*)$")
 
 
 def bulleted_lists(text: str, lines: list[Line]) -> list[Found]:
