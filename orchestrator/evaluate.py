@@ -109,6 +109,18 @@ class Breakdown(BaseModel):
         return tally
 
 
+class ExtractorCost(BaseModel):
+    """What the LLM-assisted extractor cost over an evaluation (all prompts scored, negatives included)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompts: int = Field(description="Prompts extracted.")
+    asked: int = Field(description="Prompts the engine was asked about.")
+    fell_back: int = Field(description="Engine replies that were unusable (the rules' schema was kept).")
+    seconds_total: float = Field(description="Sum of the engine calls' wall times, seconds.")
+    seconds_mean: float | None = Field(description="Mean wall time of one engine call (None when none was made).")
+
+
 class Report(BaseModel):
     """The whole evaluation."""
 
@@ -119,6 +131,7 @@ class Report(BaseModel):
     overall: Tally = Field(description="All rows.")
     categories: list[Tally] = Field(description="One tally per reference category.")
     parts: dict[Part, Breakdown] = Field(description="The same tallies for the tuning and the check part.")
+    extractor_cost: ExtractorCost | None = Field(None, description="Engine calls of the LLM extractor (None: rules).")
     negatives: dict[str, list[FalsePositive]] = Field(description="Per negative file, its false positives.")
     negative_rows: dict[str, int] = Field(description="Per negative file, its number of rows.")
 

@@ -2,19 +2,28 @@
 
 ``forkjoin compile "PROMPT" [--json]`` prints one result; ``--file
 PROMPTS.jsonl`` compiles every line (each an object with ``prompt``; its
-``id`` is kept) and prints one JSON object per line.
+``id`` is kept) and prints one JSON object per line. ``--extractor llm`` or
+``auto`` starts the engine (``--model`` ...) and asks the serving model for
+the schema (always, or only when the rules are unsure); ``rules``, the
+default, needs no engine.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+from collections.abc import Sequence
 
 from graphs import dump
 from graphs.compiler import CompileOptions, Compiled, compile_prompt
 from graphs.errors import ForkjoinError
 from orchestrator.cli.args import dataset_file, int_range
+from orchestrator.engines import add_engine_arguments, open_engine, options_from_args
+from orchestrator.curves import load_curve
 from orchestrator.evaluate import load_prompts
+from orchestrator.extract_llm import Extracted, Extractor, extract_many
+from orchestrator.strategies import Strategy, explain, plan
 
 
 class CompileInputError(ForkjoinError):
@@ -27,7 +36,33 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--file", type=dataset_file, help="JSON-lines file of prompts ({'id':..., 'prompt':...} per line)")
     parser.add_argument("--json", action="store_true", help="print JSON (one object per prompt)")
     parser.add_argument("--max-fanout", type=int_range(1, 4096), default=64, help="most subtasks run in parallel (default 64)")
+    parser.add_argument("--explain", action="store_true",
+                        help="add auto's decision: predicted serial and parallel latency on the model's engine curve")
+    add_extractor_argument(parser)
+    add_engine_arguments(parser)
     parser.set_defaults(handler=compile_command)
+
+
+def add_extractor_argument(parser: argparse.ArgumentParser) -> None:
+    """``--extractor rules|llm|auto`` (default rules), shared by compile, run and eval compile."""
+    parser.add_argument(
+        "--extractor", choices=[e.value for e in Extractor], default=Extractor.RULES.value,
+        help="rules (default, no engine); llm: ask the serving model for every schema; "
+             "auto: ask it only when the rules reject a prompt that shows parallel signals",
+    )
+
+
+def extract_with_engine(args: argparse.Namespace, prompts: Sequence[str], *, concurrency: int = 8) -> list[Extracted]:
+    """Each prompt's schema by ``args.extractor``, on an engine started from ``args`` (none for rules)."""
+    mode = Extractor(args.extractor)
+
+    async def run() -> list[Extracted]:
+        if mode is Extractor.RULES:
+            return await extract_many(None, prompts, mode=mode)
+        async with open_engine(options_from_args(args)) as engine:
+            return await extract_many(engine, prompts, mode=mode, concurrency=concurrency)
+
+    return asyncio.run(run())
 
 
 def compile_command(args: argparse.Namespace) -> int:
@@ -35,14 +70,25 @@ def compile_command(args: argparse.Namespace) -> int:
     if args.file and args.prompt:
         raise CompileInputError("give either a PROMPT or --file PROMPTS.jsonl, not both")
     if args.file:
-        for row in load_prompts(args.file):
-            result = compile_prompt(row["prompt"], options=options).to_dict()
+        rows = load_prompts(args.file)
+        extracted = extract_with_engine(args, [row["prompt"] for row in rows])
+        for row, got in zip(rows, extracted, strict=True):
+            result = compile_prompt(row["prompt"], options=options, schema=got.result).to_dict()
             print(json.dumps({"id": row.get("id"), **result} if "id" in row else result, ensure_ascii=False))
         return 0
     if not args.prompt or not args.prompt.strip():
         raise CompileInputError("nothing to compile: give a PROMPT or --file PROMPTS.jsonl")
-    compiled = compile_prompt(args.prompt, options=options)
-    print(json.dumps(compiled.to_dict(), ensure_ascii=False) if args.json else describe(compiled))
+    [got] = extract_with_engine(args, [args.prompt])
+    compiled = compile_prompt(args.prompt, options=options, schema=got.result)
+    body = compiled.to_dict()
+    chosen = plan(args.prompt, Strategy.AUTO, options, schema=got.result,
+                  curve=load_curve(options_from_args(args).model_name)) if args.explain else None
+    if chosen is not None:
+        body["prediction"] = chosen.prediction.model_dump() if chosen.prediction else None
+        body["decision"] = chosen.decision
+    print(json.dumps(body, ensure_ascii=False) if args.json else describe(compiled))
+    if chosen is not None and not args.json:
+        print("\n" + explain(chosen))
     return 0
 
 

@@ -52,6 +52,21 @@ def test_errors_are_one_line(argv, message, capsys):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["compile", "x", "--extractor", "magic"],
+    ["eval", "compile", "--extractor", "magic", "--dataset", "d.jsonl"],
+])
+def test_unknown_extractor_is_one_line(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'magic'" in err and err.count("\n") == 1
+
+
+def test_rules_extractor_needs_no_engine(capsys):
+    assert main(["compile", "Generate 4 names for a dog.", "--json", "--extractor", "rules"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 4
+
+
 def test_bad_json_line_names_the_line(tmp_path, capsys):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"prompt": "ok"}) + "\n{broken\n")

@@ -18,7 +18,8 @@ from graphs.compiler.llm import (
     has_parallel_signals,
     parse_extraction,
 )
-from orchestrator.extract_llm import extract, extraction_request
+from actors.engine import EngineDeadError
+from orchestrator.extract_llm import Extractor, extract, extract_many, extract_one, extraction_request
 
 REPLY = json.dumps({
     "parallelizable": True, "category": "Translation", "template": "Translate into French: {data}",
@@ -73,6 +74,63 @@ def test_request_uses_structured_output():
     request = extraction_request(UNSURE)
     assert request.json_schema == extraction_json_schema()
     assert request.params.temperature == 0.0 and request.request_id.startswith("extract-")
+
+
+def test_request_ids_are_unique_per_call():
+    engine = ScriptedEngine(lambda request: REPLY, token_delay_s=0)
+    for _ in range(3):
+        asyncio.run(extract(engine, UNSURE))
+    ids = [call.request_id for call in engine.calls]
+    assert len(ids) == 3 and len(set(ids)) == 3
+    assert extraction_request(UNSURE).request_id != extraction_request(UNSURE).request_id
+
+
+def test_failed_request_falls_back_to_the_rules_with_the_reason():
+    def fail(request):
+        raise ValueError("replica restarted")
+
+    engine = ScriptedEngine(fail, token_delay_s=0)
+    got = asyncio.run(extract_one(engine, UNSURE, mode=Extractor.AUTO))
+    assert got.asked and got.fell_back and not got.result.passes
+    assert got.result.reasons[-1] == "LLM-assisted extraction gave no usable schema: scripted failure: replica restarted"
+    assert engine.calls[0].outcome == "failed" and engine.active == set()
+
+
+@pytest.mark.parametrize("reply", ["{\"parallelizable\": tru", "[1, 2, 3]", '{"parallelizable": true, "data": 7}'])
+def test_malformed_reply_falls_back_in_llm_mode_too(reply):
+    engine = ScriptedEngine(lambda request: reply, token_delay_s=0)
+    got = asyncio.run(extract_one(engine, "Translate into French: cat, dog, bird", mode=Extractor.LLM))
+    assert got.fell_back and got.result.pattern == "colon-list" and got.result.passes
+    assert got.result.reasons[-1].startswith("LLM-assisted extraction gave no usable schema: reply")
+
+
+def test_dead_engine_is_not_hidden():
+    engine = ScriptedEngine(lambda request: REPLY, token_delay_s=0)
+    engine.dead = True
+    with pytest.raises(EngineDeadError, match="engine scripted is dead"):
+        asyncio.run(extract(engine, UNSURE))
+
+
+def test_modes_decide_when_the_engine_is_asked():
+    engine = ScriptedEngine(lambda request: REPLY, token_delay_s=0)
+    sure = "Translate into French: cat, dog, bird"
+    assert not asyncio.run(extract_one(engine, UNSURE, mode=Extractor.RULES)).asked
+    assert not asyncio.run(extract_one(engine, sure, mode=Extractor.AUTO)).asked
+    assert not asyncio.run(extract_one(engine, "Why is the sky blue?", mode=Extractor.AUTO)).asked
+    forced = asyncio.run(extract_one(engine, sure, mode=Extractor.LLM))
+    assert forced.asked and forced.result.pattern == "llm" and forced.result.reasons[0] == "schema from the LLM extractor"
+    assert len(engine.calls) == 1
+
+
+def test_extract_many_keeps_order_and_bounds_concurrency():
+    engine = ScriptedEngine(lambda request: REPLY, token_delay_s=0.01)
+    prompts = [UNSURE, "Translate into French: cat, dog, bird", UNSURE + " now", UNSURE + " today"]
+    got = asyncio.run(extract_many(engine, prompts, mode=Extractor.AUTO, concurrency=2))
+    assert [g.asked for g in got] == [True, False, True, True]
+    assert [g.result.pattern for g in got] == ["llm", "colon-list", "llm", "llm"]
+    spans = [(c.start, c.end) for c in engine.calls]
+    assert max(sum(a <= start < b for a, b in spans) for start, _ in spans) <= 2
+    assert all(g.seconds > 0 for g in got if g.asked) and engine.active == set()
 
 
 def test_engine_is_asked_only_when_rules_are_unsure():
