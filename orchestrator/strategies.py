@@ -1,7 +1,9 @@
 """Execution strategies for one prompt: auto, serial, parallel, and compare.
 
-- ``auto``: the compiled graph when validation passes and no dependency
-  makes parallelism unsafe; the serial one-node graph otherwise.
+- ``auto``: the compiled graph when validation passes, no dependency
+  makes parallelism unsafe and the cost model (:mod:`graphs.cost`, on the
+  engine's curve) predicts a speedup of at least ``min_speedup`` (1.2x by
+  default); the serial one-node graph otherwise, with the reason.
 - ``serial``: the prompt as one generation.
 - ``parallel``: the compiled graph, even past serial dependencies (the
   user forces it); a prompt with no parallel structure is a StrategyError.
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.engine import Engine
 from graphs import Graph
 from graphs.compiler import CompileOptions, Compiled, Schema, compile_prompt, graph_dict, serial_graph
+from graphs.cost import DEFAULT_CURVE, EngineCurve, Prediction, predict
 from graphs.errors import ForkjoinError
 from orchestrator.config import RuntimeConfig
 from orchestrator.extract_llm import extract
@@ -36,6 +39,9 @@ class Strategy(StrEnum):
     COMPARE = "compare"
 
 
+DEFAULT_MIN_SPEEDUP = 1.2
+
+
 class StrategyError(ForkjoinError):
     """The strategy asked for can not run this prompt (e.g. parallel without structure). Caused by the user."""
 
@@ -49,6 +55,9 @@ class Plan(BaseModel):
     executed: Strategy = Field(description="serial or parallel: the graph's shape.")
     graph: Graph = Field(description="The graph to run.")
     compiled: dict[str, Any] = Field(description="compile_prompt's result (forkjoin compile --json).")
+    prediction: Prediction | None = Field(None, description="The cost model's serial and parallel latency, "
+                                          "when the prompt has a parallel graph.")
+    decision: str = Field("", description="Why this shape runs (auto: the cost model's verdict).")
 
 
 class StrategyRun(BaseModel):
@@ -61,6 +70,8 @@ class StrategyRun(BaseModel):
     result: RunResult = Field(description="The run: answer, per-node timings, wall time.")
     reasons: list[str] = Field(description="Why the compiler chose this shape.")
     graph: dict[str, Any] = Field(description="The graph that ran: nodes and edges.")
+    prediction: Prediction | None = Field(None, description="The cost model's prediction, if there was a parallel graph.")
+    decision: str = Field("", description="Why this shape ran.")
 
 
 class Comparison(BaseModel):
@@ -74,44 +85,68 @@ class Comparison(BaseModel):
 
 
 def plan(
-    prompt: str, strategy: Strategy, options: CompileOptions | None = None, *, schema: Schema | None = None
+    prompt: str, strategy: Strategy, options: CompileOptions | None = None, *, schema: Schema | None = None,
+    curve: EngineCurve | None = None, min_speedup: float = DEFAULT_MIN_SPEEDUP, max_concurrency: int = 16,
 ) -> Plan:
     """The graph ``strategy`` runs for ``prompt`` (compare is planned as its two halves).
 
-    ``schema`` replaces the rule-based one (e.g. from the LLM-assisted extractor).
+    ``schema`` replaces the rule-based one (e.g. from the LLM-assisted
+    extractor). ``curve`` is the engine's measured curve (the built-in
+    default if None); ``auto`` runs the parallel graph only when the
+    predicted speedup on it is at least ``min_speedup``.
     """
     options = options or CompileOptions()
+    curve = curve or DEFAULT_CURVE
     match strategy:
         case Strategy.SERIAL:
             compiled = compile_prompt(prompt, options=options, schema=schema)
-            return _plan(strategy, Strategy.SERIAL, serial_graph(prompt, options), compiled)
+            return _plan(strategy, Strategy.SERIAL, serial_graph(prompt, options), compiled, None, "serial asked for")
         case Strategy.PARALLEL | Strategy.COMPARE:
             forced = options.model_copy(update={"force_parallel": True})
             compiled = compile_prompt(prompt, options=forced, schema=schema)
             if not compiled.parallel:
                 raise StrategyError("no parallel plan for this prompt: " + "; ".join(compiled.reasons))
-            return _plan(strategy, Strategy.PARALLEL, compiled.graph, compiled)
+            prediction = predict(compiled, curve, max_concurrency=max_concurrency)
+            return _plan(strategy, Strategy.PARALLEL, compiled.graph, compiled, prediction, "parallel asked for")
         case Strategy.AUTO:
             compiled = compile_prompt(prompt, options=options, schema=schema)
-            executed = Strategy.PARALLEL if compiled.parallel else Strategy.SERIAL
-            return _plan(strategy, executed, compiled.graph, compiled)
+            if not compiled.parallel:
+                return _plan(strategy, Strategy.SERIAL, compiled.graph, compiled, None, "no safe parallel plan")
+            prediction = predict(compiled, curve, max_concurrency=max_concurrency)
+            return _decide(compiled, prediction, min_speedup, options)
     raise AssertionError(f"unknown strategy {strategy!r}")
 
 
-def _plan(requested: Strategy, executed: Strategy, graph: Graph, compiled: Compiled) -> Plan:
-    return Plan(requested=requested, executed=executed, graph=graph, compiled=compiled.to_dict())
+def _decide(compiled: Compiled, prediction: Prediction, min_speedup: float, options: CompileOptions) -> Plan:
+    """auto's choice: the parallel graph when it is predicted to pay, the serial one otherwise."""
+    figures = (f"predicted {prediction.speedup:.2f}x (serial {prediction.serial_s:.1f} s, "
+               f"parallel {prediction.parallel_s:.1f} s, curve {prediction.curve})")
+    if prediction.speedup >= min_speedup:
+        return _plan(Strategy.AUTO, Strategy.PARALLEL, compiled.graph, compiled, prediction,
+                     f"parallel: {figures} >= {min_speedup:g}x")
+    graph = serial_graph(compiled.prompt, options)
+    return _plan(Strategy.AUTO, Strategy.SERIAL, graph, compiled, prediction,
+                 f"serial: {figures} < {min_speedup:g}x; {prediction.reason}")
+
+
+def _plan(requested: Strategy, executed: Strategy, graph: Graph, compiled: Compiled,
+          prediction: Prediction | None, decision: str) -> Plan:
+    return Plan(requested=requested, executed=executed, graph=graph, compiled=compiled.to_dict(),
+                prediction=prediction, decision=decision)
 
 
 async def run_plan(engine: Engine, chosen: Plan, config: RuntimeConfig | None = None) -> StrategyRun:
     """Execute a plan on ``engine``."""
     result = await Runtime(engine, config).arun(chosen.graph)
     return StrategyRun(strategy=chosen.executed, requested=chosen.requested, result=result,
-                       reasons=list(chosen.compiled["reasons"]), graph=graph_dict(chosen.graph))
+                       reasons=list(chosen.compiled["reasons"]), graph=graph_dict(chosen.graph),
+                       prediction=chosen.prediction, decision=chosen.decision)
 
 
 async def run_prompt(
     engine: Engine, prompt: str, strategy: Strategy = Strategy.AUTO, *,
     options: CompileOptions | None = None, config: RuntimeConfig | None = None, llm_fallback: bool = False,
+    curve: EngineCurve | None = None, min_speedup: float = DEFAULT_MIN_SPEEDUP,
 ) -> StrategyRun | Comparison:
     """Answer ``prompt`` with ``strategy``; compare returns a Comparison.
 
@@ -120,17 +155,30 @@ async def run_prompt(
     """
     schema = await extract(engine, prompt) if llm_fallback and strategy is not Strategy.SERIAL else None
     if strategy is Strategy.COMPARE:
-        return await compare(engine, prompt, options=options, config=config, schema=schema)
-    return await run_plan(engine, plan(prompt, strategy, options, schema=schema), config)
+        return await compare(engine, prompt, options=options, config=config, schema=schema, curve=curve)
+    chosen = plan(prompt, strategy, options, schema=schema, curve=curve, min_speedup=min_speedup)
+    return await run_plan(engine, chosen, config)
 
 
 async def compare(
     engine: Engine, prompt: str, *, options: CompileOptions | None = None, config: RuntimeConfig | None = None,
-    schema: Schema | None = None,
+    schema: Schema | None = None, curve: EngineCurve | None = None,
 ) -> Comparison:
     """Run serial then parallel on the same engine; report both and the speedup."""
-    parallel_plan = plan(prompt, Strategy.PARALLEL, options, schema=schema)  # fail before the serial run
+    parallel_plan = plan(prompt, Strategy.PARALLEL, options, schema=schema, curve=curve)  # fail before the serial run
     serial = await run_plan(engine, plan(prompt, Strategy.SERIAL, options), config)
     parallel = await run_plan(engine, parallel_plan, config)
     speedup = serial.result.wall_s / parallel.result.wall_s if parallel.result.wall_s > 0 else None
     return Comparison(serial=serial, parallel=parallel, speedup=speedup)
+
+
+def explain(chosen: Plan) -> str:
+    """What auto decided and why: both predicted latencies and the cost model's reason (compile --explain)."""
+    lines = [f"auto runs {chosen.executed.value}: {chosen.decision}"]
+    p = chosen.prediction
+    if p is not None:
+        lines += [f"  predicted serial   {p.serial_s:8.2f} s  ({p.serial_tokens} tokens)",
+                  f"  predicted parallel {p.parallel_s:8.2f} s  ({p.parallel_tokens} tokens, {p.branches} branches)",
+                  f"  predicted speedup  {p.speedup:8.2f}x (physical bound {p.bound:.2f}x, curve {p.curve})",
+                  f"  reason: {p.reason}"]
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""eval run's plan-then-measure loop on the scripted engine (no Ray): rejected rows, alternation, warm-up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from actors import ScriptedEngine
+from graphs.compiler import CompileOptions
+from graphs.cost import DEFAULT_CURVE
+from orchestrator.config import RuntimeConfig
+from orchestrator.datasets import DatasetError
+from orchestrator.eval.runner import EvalConfig, load, measure_all, prepare, score
+
+ROWS = [
+    {"id": "tr", "category": "Translation", "prompt": "Translate into French: cat, dog, bird, fish"},
+    {"id": "why", "category": "Open", "prompt": "Why is the sky blue?"},
+]
+
+
+def dataset(tmp_path, rows=ROWS):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def respond(request) -> str:
+    if "cat, dog" in request.prompt:
+        return "1. chat\n2. chien\n3. oiseau\n4. poisson"
+    return {"cat": "chat", "dog": "chien", "bird": "oiseau", "fish": "poisson"}.get(request.prompt.split(": ")[-1],
+                                                                                  "Because of Rayleigh scattering.")
+
+
+def test_bad_rows_fail_before_any_engine(tmp_path):
+    with pytest.raises(DatasetError, match="no such file"):
+        load(EvalConfig(dataset=tmp_path / "missing.jsonl"))
+    with pytest.raises(DatasetError, match="row 2: empty prompt"):
+        load(EvalConfig(dataset=dataset(tmp_path, [ROWS[0], {"prompt": "  "}])))
+
+
+def test_prepare_rejects_prompts_without_a_parallel_plan_and_records_autos_choice(tmp_path):
+    config = EvalConfig(dataset=dataset(tmp_path))
+    prepared = prepare(load(config), config, DEFAULT_CURVE, CompileOptions())
+    assert [p.id for p in prepared] == ["tr", "why"]
+    assert prepared[0].parallel is not None and prepared[0].auto_parallel is True
+    assert prepared[0].parallel.prediction.branches == 4
+    assert prepared[1].parallel is None and prepared[1].error.startswith("no parallel plan for this prompt")
+
+
+async def test_measure_alternates_order_excludes_the_warm_up_and_lists_rejected_rows(tmp_path):
+    config = EvalConfig(dataset=dataset(tmp_path), repeat=2)
+    prepared = prepare(load(config), config, DEFAULT_CURVE, CompileOptions())
+    engine = ScriptedEngine(respond, token_delay_s=0.001)
+    advanced = []
+    rows = await measure_all(engine, prepared, config, RuntimeConfig(), advanced.append)
+    assert [r.status for r in rows] == ["ok", "rejected"] and advanced == rows
+    serial_prompt = ROWS[0]["prompt"]
+    kinds = ["serial" if c.prompt == serial_prompt else "parallel" for c in engine.calls]
+    # warm-up (serial), round 0: serial then 4 branches, round 1: 4 branches then serial
+    assert kinds == ["serial", "serial", *["parallel"] * 4, *["parallel"] * 4, "serial"]
+    ok = rows[0]
+    assert ok.repeats == 2 and ok.subtasks == 4 and ok.speedup is not None and ok.predicted_speedup is not None
+    assert ok.parallel_output == "chat\nchien\noiseau\npoisson"
+    assert engine.active == set()
+    scored = score(rows, prepared, embedder=None)
+    assert scored[0].adherence is True and scored[1].adherence is None
