@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.tracing import SpanRecord
 from graphs.errors import ForkjoinError
 from graphs.params import SamplingParams
 
@@ -54,6 +55,9 @@ class GenerateRequest(BaseModel):
     json_schema: dict | None = Field(
         None, description="Constrain the output to this JSON schema (structured output)."
     )
+    trace_context: dict[str, str] | None = Field(
+        None, description="W3C trace context (traceparent carrier) of the caller's span; engine spans are its children."
+    )
 
 
 class Chunk(BaseModel):
@@ -72,6 +76,12 @@ class Chunk(BaseModel):
     prompt_tokens: int | None = Field(None, description="Prompt length in tokens (first chunk).")
     cached_tokens: int | None = Field(None, description="Prompt tokens served from the prefix cache.")
     replica: str | None = Field(None, description="Which replica produced the chunk.")
+    queue_s: float | None = Field(
+        None, ge=0, description="Last chunk: seconds the request waited in the engine's queue, if the engine says."
+    )
+    spans: tuple[SpanRecord, ...] = Field(
+        (), description="Last chunk: finished engine-side spans of the request, for the driver to export."
+    )
 
 
 class EngineStats(BaseModel):

@@ -15,6 +15,8 @@ Invariants:
   the request in the engine's ``finally``.
 - ``_open`` holds exactly the request ids whose stream is open here.
 - An :class:`EngineDeadError` drops the engine; the next call starts a new one.
+- A request with a trace context gets a span here (:mod:`actors.tracing`);
+  it ends with the stream and leaves on the last chunk.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.coalesce import CoalesceConfig, coalesce
 from actors.config import EngineConfig
 from actors.engine import Chunk, Engine, EngineDeadError, EngineStats, GenerateRequest, RequestError
+from actors.tracing import RequestTrace
 from cluster import Accelerator, ReplicaResources
 
 ELAPSED_KEPT = 1024
@@ -165,16 +168,18 @@ class Replica:
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         """Stream the request's chunks (call with ``num_returns="streaming"``)."""
         engine = await self._started()
+        trace = RequestTrace(request, self.name, open_requests=len(self._open))
         self._open.add(request.request_id)
         began = time.perf_counter()
         try:
             async with aclosing(coalesce(engine.generate(request), self._merging)) as stream:
                 async for chunk in stream:
-                    yield chunk.model_copy(update={"replica": self.name})
+                    yield trace.tag(chunk.model_copy(update={"replica": self.name}))
         except EngineDeadError:
             await self._drop(engine)
             raise
         finally:
+            trace.close()
             self._open.discard(request.request_id)
             self._remember_elapsed(request.request_id, time.perf_counter() - began)
 

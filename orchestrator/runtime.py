@@ -19,25 +19,30 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from opentelemetry.trace import TracerProvider
-
 from actors.engine import Engine, EngineDeadError, GenerateRequest, RequestError
 from graphs import CombineNode, GenerateNode, Graph, GraphError, ScopeNode, render
 from orchestrator.config import RuntimeConfig
 from orchestrator.errors import NodeFailed, NodeTimeout, RunAborted
+from orchestrator.ordered import AnswerStream
 from orchestrator.results import NodeStatus, RunResult
 from orchestrator.state import NodeRecord, RunState
-from orchestrator.tracing import record_run
+from orchestrator.tracing.spans import GraphTrace
+from orchestrator.tracing.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
 class RunEvent:
-    """Something that happened in a run: a node started, streamed text, or ended."""
+    """Something that happened in a run: a node started, streamed text, or ended.
+
+    ``text`` is the new text of a "token" event; ``output`` the whole output
+    of a node that ended done.
+    """
 
     kind: str  # "start", "token" or "end"
     node: str
     text: str = ""
     status: NodeStatus | None = None
+    output: str | None = None
 
 
 EventSink = Callable[[RunEvent], None]
@@ -52,17 +57,16 @@ class _Run:
     id: str
     state: RunState
     on_event: EventSink
+    trace: GraphTrace
 
 
 class Runtime:
     """Executes graphs on one engine (a scripted engine, a replica, or a replica pool)."""
 
-    def __init__(
-        self, engine: Engine, config: RuntimeConfig | None = None, *, tracer_provider: TracerProvider | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, config: RuntimeConfig | None = None, *, telemetry: Telemetry | None = None) -> None:
         self.engine = engine
         self.config = config or RuntimeConfig()
-        self.tracer_provider = tracer_provider
+        self.telemetry = telemetry
         self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self.in_flight = 0
 
@@ -78,15 +82,25 @@ class Runtime:
     async def arun(self, graph: Graph, *, on_event: EventSink | None = None) -> RunResult:
         """Run a graph; GraphError if it is invalid, RunAborted if the engine died or the run timed out."""
         graph.validate()
-        run = _Run(id=uuid.uuid4().hex[:12], state=RunState(graph), on_event=on_event or _ignore)
+        run_id = uuid.uuid4().hex[:12]
+        run = _Run(run_id, RunState(graph), on_event or _ignore, GraphTrace(self.telemetry, graph, run_id))
         try:
             await self._drive(run)
         except asyncio.CancelledError:
             run.state.cancel_unfinished("run cancelled")
             raise
         finally:
-            record_run(run.state, run.id, self.tracer_provider)
+            run.trace.finish(run.state)
         return run.state.result()
+
+    def astream(self, graph: Graph, *, on_event: EventSink | None = None) -> AnswerStream:
+        """Run a graph, streaming its answer in final order (see :mod:`orchestrator.ordered`).
+
+        ``async for text in runtime.astream(graph)`` shows the first branch as
+        it is written and each later one once every branch before it is done;
+        the stream's ``result`` is the run's result once the loop has ended.
+        """
+        return AnswerStream(self, graph, on_event)
 
     async def arun_many(
         self, graphs: Iterable[Graph] | AsyncIterable[Graph], *, on_event: EventSink | None = None
@@ -150,10 +164,12 @@ class Runtime:
 
     async def _execute(self, run: _Run, name: str, group: asyncio.TaskGroup) -> None:
         spec = run.state.graph.node(name)
+        run.trace.open(spec)
         try:
             text = await self._compute(run, spec)
         except NodeFailed as exc:
             skipped = run.state.fail(name, exc.cause)
+            run.trace.close(name, spec.kind, run.state.records[name])
             run.on_event(RunEvent("end", name, status=NodeStatus.FAILED))
             for other in skipped:
                 run.on_event(RunEvent("end", other, status=NodeStatus.SKIPPED))
@@ -162,7 +178,8 @@ class Runtime:
             run.state.fail(name, f"engine dead: {exc}")
             raise
         ready = run.state.finish(name, text)
-        run.on_event(RunEvent("end", name, status=NodeStatus.DONE))
+        run.trace.close(name, spec.kind, run.state.records[name])
+        run.on_event(RunEvent("end", name, status=NodeStatus.DONE, output=text))
         for other in ready:
             group.create_task(self._execute(run, other, group))
 
@@ -186,6 +203,7 @@ class Runtime:
             system=render(spec.system, outputs, owner=spec.name) if spec.system else None,
             assistant_prefix=render(spec.assistant_prefix, outputs, owner=spec.name),
             params=spec.params,
+            trace_context=run.trace.carrier(spec.name),
         )
         timeout_s = spec.timeout_s or self.config.node_timeout_s
         async with self._limiter():
@@ -205,6 +223,7 @@ class Runtime:
         try:
             async with aclosing(self.engine.generate(request)) as stream:
                 async for chunk in stream:
+                    run.trace.chunk(chunk)
                     if chunk.tokens and record.ttft is None:
                         record.ttft = time.perf_counter()
                     record.tokens += chunk.tokens

@@ -3,6 +3,8 @@
 A prompt is compiled first: strategy ``auto`` runs the compiled graph when
 validation passes and the one-node serial graph otherwise; ``serial`` and
 ``parallel`` force a shape; ``--compare`` runs both on the same replicas.
+Without ``--json`` the answer streams in final order (:mod:`orchestrator.ordered`):
+the first branch as it is written, each later one once every branch before it is done.
 """
 
 from __future__ import annotations
@@ -13,16 +15,17 @@ import json
 import sys
 from pathlib import Path
 
-from graphs import Graph, GraphError, NodeKind
+from graphs import Graph, GraphError
 from graphs.compiler import CompileOptions, graph_dict
 from orchestrator.cli.args import input_file, int_range, positive_float, positive_int
 from orchestrator.cli.graph import load_graph
 from orchestrator.config import RuntimeConfig
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
 from orchestrator.results import RunResult
-from orchestrator.runtime import RunEvent, Runtime
+from orchestrator.ordered import AnswerStream
+from orchestrator.runtime import Runtime
 from orchestrator.strategies import Plan, Strategy, compare, plan
-from orchestrator.tracing import file_tracer_provider
+from orchestrator.tracing import Telemetry, run_span
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -62,18 +65,6 @@ def _plan(args: argparse.Namespace) -> Plan | tuple[Graph, str]:
     return plan(args.prompt, strategy, compile_options(args))
 
 
-def _streamer(graph: Graph, enabled: bool):
-    if not enabled or sum(n.kind is NodeKind.GENERATE for n in graph.nodes()) != 1:
-        return None
-
-    def on_event(event: RunEvent) -> None:
-        if event.kind == "token":
-            sys.stdout.write(event.text)
-            sys.stdout.flush()
-
-    return on_event
-
-
 def run_command(args: argparse.Namespace) -> int:
     chosen = _plan(args)
     options = options_from_args(args)
@@ -82,27 +73,41 @@ def run_command(args: argparse.Namespace) -> int:
         return _compare(args, options, config)
     graph, strategy = chosen if isinstance(chosen, tuple) else (chosen.graph, chosen.executed.value)
     graph.validate()
-    stream = _streamer(graph, enabled=not args.json)
-    tracer = file_tracer_provider(args.trace) if args.trace else None
+    telemetry = Telemetry.from_env(trace_file=args.trace)
+    span = {"forkjoin.strategy": strategy, "forkjoin.model": options.model_name}
     try:
-        result = asyncio.run(_execute(graph, options, config, stream, tracer))
+        result = asyncio.run(_execute(graph, options, config, telemetry, span, stream=not args.json))
     finally:
-        if tracer is not None:
-            tracer.shutdown()
+        if telemetry is not None:
+            telemetry.shutdown()
     report = run_report(graph_dict(graph), result, strategy=strategy, options=options)
     if isinstance(chosen, Plan):
         report["compile"] = {k: chosen.compiled[k] for k in ("category", "validation_tier", "reasons", "dependencies")}
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        print() if stream else print(result.answer)
+        print()  # the answer was streamed
         _print_timings(report)
     return 0 if result.ok else 1
 
 
-async def _execute(graph, options, config, stream, tracer) -> RunResult:
+async def _execute(
+    graph: Graph, options: EngineOptions, config: RuntimeConfig, telemetry: Telemetry | None, span: dict, *, stream: bool
+) -> RunResult:
     async with open_engine(options) as engine:
-        return await Runtime(engine, config, tracer_provider=tracer).arun(graph, on_event=stream)
+        runtime = Runtime(engine, config, telemetry=telemetry)
+        with run_span(telemetry, span):
+            if not stream:
+                return await runtime.arun(graph)
+            return await _streamer(runtime.astream(graph))
+
+
+async def _streamer(answer: AnswerStream) -> RunResult:
+    """Print the answer in final order as it is written: the first branch live, each later one once those before end."""
+    async for text in answer:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return answer.result
 
 
 def _compare(args: argparse.Namespace, options: EngineOptions, config: RuntimeConfig) -> int:

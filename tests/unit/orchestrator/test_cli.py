@@ -56,7 +56,10 @@ def test_run_writes_a_trace(engine, capsys, tmp_path) -> None:
     trace_file = tmp_path / "spans.jsonl"
     assert cli.main(["run", "--graph", str(EXAMPLE), "--trace", str(trace_file)]) == 0
     names = [json.loads(line)["name"] for line in trace_file.read_text().splitlines()]
-    assert sorted(names) == ["forkjoin.run", "generate coal", "generate glass", "generate summary", "generate wood", "scope classify"]
+    assert sorted(names) == [
+        "forkjoin.graph", "forkjoin.run", "generate coal", "generate glass", "generate summary", "generate wood",
+        "scope classify",
+    ]
 
 
 def test_graph_show_on_the_committed_example(capsys) -> None:
