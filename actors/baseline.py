@@ -46,11 +46,11 @@ class BaselineConfig(BaseModel):
 
 
 class Curve(BaseModel):
-    """Plain vLLM's figures, in the shape of ``orchestrator.bench.Curve``."""
+    """One engine's figures as a ``bench engine --baseline`` side reports them (plain vLLM, forkjoin)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    engine_start_s: float = Field(description="Seconds from asking for the engine to its first answer.")
+    engine_start_s: float = Field(description="Seconds the engine took to start (plain vLLM: to its first answer).")
     single_tok_s: float = Field(description="One stream: generated tokens per second (prefill included).")
     ttft_ms: float = Field(description="One stream: median milliseconds from sending to the first chunk.")
     aggregate_tok_s: dict[str, float] = Field(description="Concurrent streams -> total tokens per second.")

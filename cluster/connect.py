@@ -43,6 +43,17 @@ NAMESPACE = "forkjoin"
 """Ray namespace of every actor forkjoin creates (named replicas live here)."""
 
 _TOKEN_SOURCES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+EMBEDDED_RAY_ENV = {
+    # An embedded cluster shares the engine's cores: whatever Ray does in the background slows every
+    # decode step. Measured idle with one replica actor on 2 cores: 8.2% of a core with Ray's defaults,
+    # 5.8% without prestarted idle workers, Ray's own metrics, task events and event-loop stats, which
+    # nothing here reads (no dashboard; forkjoin's metrics are OpenTelemetry's). User exports win.
+    "RAY_enable_worker_prestart": "0",
+    "RAY_prestart_worker_first_driver": "0",
+    "RAY_enable_metrics_collection": "0",
+    "RAY_task_events_report_interval_ms": "0",
+    "RAY_event_stats": "0",
+}
 _AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
@@ -108,6 +119,8 @@ def _embedded(config: ClusterConfig) -> Iterator[ClusterInfo]:
     temp_dir = Path(config.temp_dir or f"/tmp/fj-{os.getpid()}")
     _prepare_local_auth()
     export_project_path()
+    for variable, value in EMBEDDED_RAY_ENV.items():
+        os.environ.setdefault(variable, value)
     try:
         context = ray.init(
             address="local",

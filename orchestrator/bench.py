@@ -1,18 +1,23 @@
-"""``bench engine``: the physical bound of ONE replica, measured through Ray.
+"""``bench engine``: ONE replica's curve through Ray, optionally beside plain vLLM's.
 
-Everything goes through the same path the runtime uses: a one-replica
-:class:`~actors.pool.ReplicaPool`, Ray streaming generators, chunk by chunk.
+Everything on forkjoin's side goes through the path the runtime uses: a
+one-replica :class:`~actors.pool.ReplicaPool`, Ray streaming generators,
+chunk by chunk. The baseline (:mod:`actors.baseline`) is vLLM's own
+``AsyncLLM`` in a child process with the same engine settings, measured the
+same way, before forkjoin's replica starts; the two never share the machine.
 
-What is measured (all after one warm-up request):
-- ``single_tok_s``: one stream; generated tokens / seconds from sending the
-  request to its last chunk (prefill included).
+What is measured (all after one warm-up request), identically on both sides:
+- ``single_tok_s``: one stream, best of ``singles`` runs; generated tokens /
+  seconds from sending the request to its last chunk (prefill included);
+  ``ttft_ms``: the median time to its first chunk.
 - ``aggregate_tok_s[n]``: ``n`` concurrent streams with distinct prompts;
   all generated tokens / seconds from sending the first to the last chunk of
   the slowest stream.
-- ``dispatch_overhead_ms``: ``samples`` sequential 1-token requests; for each,
-  the round trip seen by the pool minus the time the request spent inside the
-  replica actor (engine stream and chunk hand-off, timed in the actor). It is
-  the cost of one call through Ray: routing, actor task, streaming returns.
+- forkjoin only: ``dispatch_overhead_ms``, ``samples`` sequential 1-token
+  requests, each the round trip seen by the pool minus its time inside the
+  replica actor (the cost of one call through Ray); ``serial_s``, the
+  ``make run`` prompt as a one-node graph through :class:`Runtime`, against
+  the same request sent to plain vLLM.
 Engines may stop before ``max_tokens`` (end of sequence): rates count the
 tokens actually generated.
 """
@@ -20,15 +25,27 @@ tokens actually generated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import GenerateRequest, ReplicaPool
+from actors.baseline import BaselineConfig, BaselineResult, Curve
+from actors.config import EngineConfig
+from graphs.errors import ForkjoinError
 from graphs.params import SamplingParams
 
 PROMPT = "Count from 1 to 1000, separating the numbers with single spaces. Start now: 1 2 3"
+SERIAL_PROMPT = "Give three short tips for staying focused while studying."
 
 
 class BenchConfig(BaseModel):
@@ -39,7 +56,9 @@ class BenchConfig(BaseModel):
     streams: tuple[int, ...] = Field((1, 2, 4, 8, 16), min_length=1, description="Concurrent stream counts measured.")
     max_tokens: int = Field(128, ge=1, le=4096, description="Tokens asked of each stream.")
     samples: int = Field(50, ge=2, le=10000, description="1-token requests timed for the dispatch overhead.")
+    singles: int = Field(3, ge=1, le=100, description="Single-stream runs; the best rate and median TTFT are kept.")
     prompt: str = Field(PROMPT, description="Prompt of every stream (suffixed to make each distinct).")
+    serial_prompt: str = Field(SERIAL_PROMPT, description="The prompt timed as a serial request on both sides.")
 
 
 class Percentiles(BaseModel):
@@ -52,7 +71,7 @@ class Percentiles(BaseModel):
 
 
 class EngineBench(BaseModel):
-    """The figures ``forkjoin bench engine --json`` prints."""
+    """The figures ``forkjoin bench engine --json`` prints for forkjoin's replica."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -61,34 +80,67 @@ class EngineBench(BaseModel):
     engine_start_s: float = Field(description="Seconds the replica's engine took to start.")
     max_tokens: int = Field(description="Tokens asked of each stream.")
     single_tok_s: float = Field(description="One stream: generated tokens per second.")
+    ttft_ms: float = Field(description="One stream: median milliseconds to the first chunk.")
     aggregate_tok_s: dict[str, float] = Field(description="Concurrent streams -> total tokens per second.")
+    prefill_tok_s: float = Field(description="Prompt tokens per second of a long prompt (1 generated token).")
     dispatch_overhead_ms: Percentiles = Field(description="Per-call cost through Ray (see module doc).")
+    serial_s: float = Field(description="Wall seconds of the serial prompt through the runtime.")
+    serial_tokens: int = Field(description="Tokens the serial prompt generated.")
+
+    def curve(self) -> Curve:
+        """The figures the baseline comparison uses."""
+        fields = ("engine_start_s", "single_tok_s", "ttft_ms", "aggregate_tok_s", "serial_s", "serial_tokens")
+        return Curve(**{f: getattr(self, f) for f in fields})
 
 
 async def bench_engine(pool: ReplicaPool, config: BenchConfig, *, engine: str) -> EngineBench:
     """Measure the pool's single replica as the module doc says."""
     replica = pool.replicas[0]
-    await _streams(pool, config, 1)  # warm-up: first-call paths, compile caches
-    single = await _streams(pool, config, 1)
-    aggregate = {str(n): await _streams(pool, config, n) for n in config.streams}
-    overhead = await _dispatch_overhead(pool, config.samples)
+    await _stream(pool, config, 0)  # warm-up: first-call paths, compile caches
+    singles = [await _stream(pool, config, i) for i in range(config.singles)]
+    aggregate = {str(n): round(await _streams(pool, config, n), 2) for n in config.streams}
+    serial_s, serial_tokens = await _serial(pool, config)
     return EngineBench(
         engine=engine,
         replica=replica.name,
         engine_start_s=round(replica.start_s, 3),
         max_tokens=config.max_tokens,
-        single_tok_s=round(single, 2),
-        aggregate_tok_s={n: round(v, 2) for n, v in aggregate.items()},
-        dispatch_overhead_ms=overhead,
+        single_tok_s=round(max(rate for rate, _ in singles), 2),
+        ttft_ms=round(statistics.median(ttft for _, ttft in singles) * 1000, 1),
+        aggregate_tok_s=aggregate,
+        prefill_tok_s=round(await _prefill(pool), 1),
+        dispatch_overhead_ms=await _dispatch_overhead(pool, config.samples),
+        serial_s=round(serial_s, 3),
+        serial_tokens=serial_tokens,
     )
+
+
+def stream_request(config: BenchConfig, index: int) -> GenerateRequest:
+    """The bench's request number ``index`` (both sides send exactly these)."""
+    params = SamplingParams(max_tokens=config.max_tokens)
+    return GenerateRequest(request_id=_rid(), prompt=f"{config.prompt} (stream {index})", params=params)
+
+
+def serial_request(config: BenchConfig) -> GenerateRequest:
+    """The serial prompt as one greedy request capped at ``max_tokens``."""
+    return GenerateRequest(request_id=_rid(), prompt=config.serial_prompt,
+                           params=SamplingParams(max_tokens=config.max_tokens))
+
+
+async def _stream(pool: ReplicaPool, config: BenchConfig, index: int) -> tuple[float, float]:
+    """(tokens/s, seconds to first chunk) of one stream."""
+    began = time.perf_counter()
+    first, tokens = None, 0
+    async for chunk in pool.generate(stream_request(config, index)):
+        first = first if first is not None else time.perf_counter() - began
+        tokens += chunk.tokens
+    elapsed = time.perf_counter() - began
+    return tokens / elapsed, first if first is not None else elapsed
 
 
 async def _streams(pool: ReplicaPool, config: BenchConfig, n: int) -> float:
     """Tokens per second of ``n`` concurrent streams."""
-    params = SamplingParams(max_tokens=config.max_tokens)
-    requests = [
-        GenerateRequest(request_id=_rid(), prompt=f"{config.prompt} (stream {i})", params=params) for i in range(n)
-    ]
+    requests = [stream_request(config, i) for i in range(n)]
     began = time.perf_counter()
     tokens = await asyncio.gather(*(_tokens(pool, r) for r in requests))
     return sum(tokens) / (time.perf_counter() - began)
@@ -96,6 +148,27 @@ async def _streams(pool: ReplicaPool, config: BenchConfig, n: int) -> float:
 
 async def _tokens(pool: ReplicaPool, request: GenerateRequest) -> int:
     return sum([chunk.tokens async for chunk in pool.generate(request)])
+
+
+async def _serial(pool: ReplicaPool, config: BenchConfig) -> tuple[float, int]:
+    """The serial prompt as a one-node graph through the runtime: (wall seconds, tokens)."""
+    from graphs.compiler import CompileOptions, serial_graph
+    from orchestrator.runtime import Runtime
+
+    graph = serial_graph(config.serial_prompt, CompileOptions(serial_max_tokens=config.max_tokens))
+    result = await Runtime(pool).arun(graph)
+    return result.wall_s, result.tokens
+
+
+async def _prefill(pool: ReplicaPool) -> float:
+    """Prompt tokens per second of a long, uncached prompt with one generated token."""
+    words = " ".join(f"item{i}" for i in range(200))  # about 800 tokens
+    request = GenerateRequest(request_id=_rid(), prompt=f"{uuid.uuid4().hex} {words}",
+                              params=SamplingParams(max_tokens=1))
+    began = time.perf_counter()
+    chunks = [chunk async for chunk in pool.generate(request)]
+    prompt_tokens = next((c.prompt_tokens for c in chunks if c.prompt_tokens), 0)
+    return prompt_tokens / (time.perf_counter() - began)
 
 
 async def _dispatch_overhead(pool: ReplicaPool, samples: int) -> Percentiles:
@@ -120,3 +193,84 @@ def percentile(values: list[float], q: float) -> float:
 
 def _rid() -> str:
     return f"bench-{uuid.uuid4().hex[:10]}"
+
+
+class BaselineComparison(BaseModel):
+    """``bench engine --baseline``: plain vLLM and forkjoin's replica, one after the other."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(description="The model both served.")
+    dtype: str = Field(description="The dtype both served.")
+    baseline: Curve = Field(description="Plain vLLM (AsyncLLM in one process, no Ray).")
+    forkjoin: EngineBench = Field(description="forkjoin's one-replica pool through Ray.")
+    ratio_single: float = Field(description="forkjoin single_tok_s / baseline single_tok_s.")
+    ratio_aggregate_8: float | None = Field(description="Same at 8 streams (None when 8 was not measured).")
+    ttft_delta_ms: float = Field(description="forkjoin ttft_ms - baseline ttft_ms.")
+    serial_ratio: float = Field(description="forkjoin serial_s / baseline serial_s (the run --compare serial path).")
+    memory_bandwidth_gb_s: float = Field(description="Measured read bandwidth of the machine.")
+    decode_bytes: int = Field(description="Weight bytes one decode step reads in the served dtype.")
+    single_stream_limit_tok_s: float = Field(description="memory_bandwidth / decode_bytes: no stream decodes faster.")
+    baseline_fraction_of_limit: float = Field(description="baseline single_tok_s / single_stream_limit_tok_s.")
+
+
+def compare_with_baseline(baseline: BaselineResult, forkjoin: EngineBench) -> BaselineComparison:
+    """Ratios of forkjoin's figures to plain vLLM's, and the machine's single-stream limit."""
+    base = baseline.curve
+    limit = baseline.memory_bandwidth_gb_s * 1e9 / baseline.weight_bytes
+    eight = "8" in base.aggregate_tok_s and "8" in forkjoin.aggregate_tok_s
+    return BaselineComparison(
+        model=forkjoin.engine,
+        dtype=baseline.dtype,
+        baseline=base,
+        forkjoin=forkjoin,
+        ratio_single=round(forkjoin.single_tok_s / base.single_tok_s, 3),
+        ratio_aggregate_8=round(forkjoin.aggregate_tok_s["8"] / base.aggregate_tok_s["8"], 3) if eight else None,
+        ttft_delta_ms=round(forkjoin.ttft_ms - base.ttft_ms, 1),
+        serial_ratio=round(forkjoin.serial_s / base.serial_s, 3),
+        memory_bandwidth_gb_s=baseline.memory_bandwidth_gb_s,
+        decode_bytes=baseline.weight_bytes,
+        single_stream_limit_tok_s=round(limit, 2),
+        baseline_fraction_of_limit=round(base.single_tok_s / limit, 3),
+    )
+
+
+def run_baseline(engine: EngineConfig, config: BenchConfig, *, timeout_s: float = 1800.0) -> BaselineResult:
+    """Measure plain vLLM in a child process (its own session, killed with its group on any exit)."""
+    child = BaselineConfig(
+        engine=engine, streams=config.streams, max_tokens=config.max_tokens, singles=config.singles,
+        prompt=config.prompt, serial_prompt=config.serial_prompt,
+    )
+    with tempfile.TemporaryDirectory(prefix="fj-baseline-") as tmp:
+        out, log = Path(tmp) / "result.json", Path(tmp) / "vllm.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "actors.baseline", child.model_dump_json(), str(out)],
+                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+            try:
+                code = process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired as exc:
+                raise BenchError(f"plain vLLM baseline did not finish within {timeout_s:g} s") from exc
+            finally:
+                _kill_group(process)
+        if code != 0 or not out.exists():
+            raise BenchError(f"plain vLLM baseline failed (exit {code}): {_last_line(log)}")
+        return BaselineResult.model_validate_json(out.read_text())
+
+
+class BenchError(ForkjoinError):
+    """A benchmark could not run (its engine failed to start or died). Caused by the setup."""
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """End the child's whole process group (vLLM's EngineCore and worker included)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _last_line(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line]
+    return (errors or lines or ["no output"])[-1][:300]

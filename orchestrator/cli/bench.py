@@ -1,9 +1,12 @@
-"""``forkjoin bench engine``: one replica's throughput and Ray's per-call cost.
+"""``forkjoin bench engine``: one replica's throughput and Ray's per-call cost, beside plain vLLM's.
 
 Starts (or joins) Ray, starts ONE vLLM replica of the model, measures it with
-:func:`orchestrator.bench.bench_engine` and prints a table or, with
-``--json``, one JSON object. A hidden ``--scripted`` swaps in a scripted
-replica (no model) to develop and test the command itself.
+:func:`orchestrator.bench.bench_engine`, stores the curve for the cost model
+(:mod:`orchestrator.curves`) and prints a table or, with ``--json``, one JSON
+object. ``--baseline`` first measures plain vLLM in a child process (same
+model and settings, no Ray) and prints both curves with their ratios. A
+hidden ``--scripted`` swaps in a scripted replica (no model) to develop and
+test the command itself.
 """
 
 from __future__ import annotations
@@ -11,12 +14,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import platform
+from datetime import datetime, timezone
 
 from actors import PoolConfig, ReplicaPool, ScriptedSpec, VllmSpec
 from actors.config import EngineConfig
+from actors.models import resolve_model
 from cluster import Accelerator, ClusterInfo, connect
-from orchestrator.bench import BenchConfig, EngineBench, bench_engine
+from graphs.cost import EngineCurve
+from orchestrator.bench import BaselineComparison, BenchConfig, EngineBench, bench_engine, compare_with_baseline
+from orchestrator.bench import run_baseline
+from orchestrator.cli import UsageError
 from orchestrator.cli.args import int_list, int_range, kv_cache_gib
+from orchestrator.curves import write_curve
+from orchestrator.progress import current_progress
 from orchestrator.cli.pasta import add_bench_parser as add_pasta_bench
 
 
@@ -34,6 +45,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--samples", type=int_range(2, 10000), default=50, help="1-token calls for the overhead (default 50)")
     engine.add_argument("--kv-cache-gib", type=kv_cache_gib, default=1.0, help="KV cache of the replica, GiB (default 1)")
     engine.add_argument("--max-model-len", type=int_range(128, 131072), default=2048, help="context length (default 2048)")
+    engine.add_argument(
+        "--baseline", action="store_true",
+        help="first measure plain vLLM (same model and settings, no Ray) and print both curves and their ratios",
+    )
     engine.add_argument("--json", action="store_true", help="print one JSON object")
     engine.add_argument("--scripted", action="store_true", help=argparse.SUPPRESS)
     engine.set_defaults(handler=bench_engine_command)
@@ -41,33 +56,80 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def bench_engine_command(args: argparse.Namespace) -> int:
-    config = BenchConfig(
-        streams=args.streams,
-        max_tokens=args.max_tokens,
-        samples=args.samples,
-    )
-    with connect(args.address) as info:
-        result = asyncio.run(_measure(args, config, info))
-    print(result.model_dump_json(indent=2) if args.json else _table(result))
+    config = BenchConfig(streams=args.streams, max_tokens=args.max_tokens, samples=args.samples)
+    if args.baseline and args.scripted:
+        raise UsageError("--baseline measures vLLM: it cannot be combined with --scripted")
+    engine = _engine_config(args, config)
+    progress = current_progress()
+    baseline = None
+    if args.baseline:
+        resolve_model(engine.model)
+        with progress.status(f"plain vLLM: starting {engine.model} and measuring (no Ray)"):
+            baseline = run_baseline(engine, config)
+    label = "a scripted replica" if args.scripted else f"a replica of {engine.model}"
+    with progress.status(f"forkjoin: starting Ray and {label}, then measuring"):
+        with connect(args.address) as info:
+            result = asyncio.run(_measure(args, config, info, engine))
+    if not args.scripted:
+        stored = write_curve(_curve(result))
+        progress.note(f"engine curve stored in {stored}")
+    report = result if baseline is None else compare_with_baseline(baseline, result)
+    print(report.model_dump_json(indent=2) if args.json else _report(report))
     return 0
 
 
-async def _measure(args: argparse.Namespace, config: BenchConfig, info: ClusterInfo) -> EngineBench:
-    pool_config = PoolConfig(spec=_spec(args, config, info), replicas=1, name="bench")
+async def _measure(args: argparse.Namespace, config: BenchConfig, info: ClusterInfo,
+                   engine: EngineConfig) -> EngineBench:
+    pool_config = PoolConfig(spec=_spec(args, info, engine), replicas=1, name="bench")
     async with await ReplicaPool.start(pool_config) as pool:
-        label = "scripted" if args.scripted else pool_config.spec.engine.model
+        label = "scripted" if args.scripted else engine.model
         return await bench_engine(pool, config, engine=label)
 
 
-def _spec(args: argparse.Namespace, config: BenchConfig, info: ClusterInfo) -> ScriptedSpec | VllmSpec:
-    if args.scripted:
-        return ScriptedSpec(answers={"Count": " ".join(str(i) for i in range(4, 2000))}, token_delay_s=0.005)
+def _engine_config(args: argparse.Namespace, config: BenchConfig) -> EngineConfig:
     fields = {"kv_cache_gib": args.kv_cache_gib, "max_model_len": args.max_model_len,
               "max_num_seqs": max(*config.streams, EngineConfig().max_num_seqs)}
     if args.model:
         fields["model"] = args.model
+    return EngineConfig(**fields)
+
+
+def _spec(args: argparse.Namespace, info: ClusterInfo, engine: EngineConfig) -> ScriptedSpec | VllmSpec:
+    if args.scripted:
+        return ScriptedSpec(answers={"Count": " ".join(str(i) for i in range(4, 2000))}, token_delay_s=0.005)
     accelerator = Accelerator.GPU if info.gpus else Accelerator.CPU
-    return VllmSpec(engine=EngineConfig(**fields), accelerator=accelerator)
+    return VllmSpec(engine=engine, accelerator=accelerator)
+
+
+def _curve(result: EngineBench) -> EngineCurve:
+    streams = {int(n): rate for n, rate in result.aggregate_tok_s.items()}
+    streams.setdefault(1, result.single_tok_s)
+    return EngineCurve(
+        model=result.engine, streams=streams, prefill_tok_s=result.prefill_tok_s,
+        request_overhead_s=round(result.ttft_ms / 1000, 3),
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), machine=platform.node(),
+    )
+
+
+def _report(report: EngineBench | BaselineComparison) -> str:
+    if isinstance(report, EngineBench):
+        return _table(report)
+    base, fj = report.baseline, report.forkjoin
+    rows = [f"{'':22}{'plain vLLM':>12}{'forkjoin':>12}{'ratio':>8}",
+            f"{'engine start (s)':22}{base.engine_start_s:12.1f}{fj.engine_start_s:12.1f}",
+            f"{'single stream (tok/s)':22}{base.single_tok_s:12.2f}{fj.single_tok_s:12.2f}{report.ratio_single:8.3f}",
+            f"{'first token (ms)':22}{base.ttft_ms:12.1f}{fj.ttft_ms:12.1f}"]
+    for n, rate in base.aggregate_tok_s.items():
+        mine = fj.aggregate_tok_s.get(n)
+        ratio = f"{mine / rate:8.3f}" if mine else ""
+        rows.append(f"{f'{n} streams (tok/s)':22}{rate:12.2f}{mine or float('nan'):12.2f}{ratio}")
+    rows.append(f"{'serial prompt (s)':22}{base.serial_s:12.2f}{fj.serial_s:12.2f}{report.serial_ratio:8.3f}")
+    rows.append(
+        f"{report.model} in {report.dtype}: one decode step reads {report.decode_bytes / 1e9:.2f} GB; memory "
+        f"bandwidth {report.memory_bandwidth_gb_s:.1f} GB/s; single-stream limit "
+        f"{report.single_stream_limit_tok_s:.1f} tok/s (plain vLLM reaches {report.baseline_fraction_of_limit:.0%})"
+    )
+    return "\n".join(rows)
 
 
 def _table(result: EngineBench) -> str:

@@ -1,0 +1,45 @@
+"""bench engine --baseline: the ratios and the single-stream limit from both curves (no engine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.baseline import BaselineResult, Curve
+from orchestrator.bench import EngineBench, Percentiles, compare_with_baseline
+
+
+def forkjoin(single: float, eight: float, ttft_ms: float, serial_s: float) -> EngineBench:
+    return EngineBench(
+        engine="m", replica="bench-1", engine_start_s=100.0, max_tokens=64, single_tok_s=single, ttft_ms=ttft_ms,
+        aggregate_tok_s={"1": single, "8": eight}, prefill_tok_s=90.0,
+        dispatch_overhead_ms=Percentiles(p50=3.0, p99=7.0), serial_s=serial_s, serial_tokens=64,
+    )
+
+
+def baseline(single: float, eight: float, ttft_ms: float, serial_s: float) -> BaselineResult:
+    curve = Curve(engine_start_s=90.0, single_tok_s=single, ttft_ms=ttft_ms, aggregate_tok_s={"1": single, "8": eight},
+                  serial_s=serial_s, serial_tokens=64)
+    return BaselineResult(curve=curve, memory_bandwidth_gb_s=20.0, weight_bytes=2_000_000_000, dtype="float32")
+
+
+def test_ratios_limit_and_fraction() -> None:
+    report = compare_with_baseline(baseline(5.0, 24.0, 400.0, 13.0), forkjoin(4.75, 22.8, 430.0, 13.65))
+    assert (report.ratio_single, report.ratio_aggregate_8) == (0.95, 0.95)
+    assert (report.ttft_delta_ms, report.serial_ratio) == (30.0, 1.05)
+    assert report.single_stream_limit_tok_s == 10.0  # 20 GB/s over 2 GB per step
+    assert report.baseline_fraction_of_limit == 0.5
+    assert report.baseline.single_tok_s == 5.0 and report.forkjoin.single_tok_s == 4.75
+    assert set(report.model_dump()) >= {"baseline", "forkjoin", "ratio_single", "ratio_aggregate_8"}
+
+
+def test_a_curve_without_eight_streams_has_no_eight_stream_ratio() -> None:
+    base = baseline(5.0, 24.0, 400.0, 13.0)
+    base = base.model_copy(update={"curve": base.curve.model_copy(update={"aggregate_tok_s": {"1": 5.0}})})
+    assert compare_with_baseline(base, forkjoin(5.0, 20.0, 400.0, 13.0)).ratio_aggregate_8 is None
+
+
+def test_engine_bench_curve_is_the_baseline_curve_shape() -> None:
+    mine = forkjoin(4.0, 20.0, 500.0, 12.0).curve()
+    assert isinstance(mine, Curve) and mine.single_tok_s == 4.0
+    with pytest.raises(ValueError):
+        Curve(engine_start_s=1.0)
