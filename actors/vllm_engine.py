@@ -38,7 +38,7 @@ from actors.engine import (
     GenerateRequest,
     RequestError,
 )
-from actors.models import ModelError, resolve_model
+from actors.models import ModelError, cache_dir, resolve_model
 from graphs.params import SamplingParams
 
 if TYPE_CHECKING:
@@ -54,10 +54,17 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 """CPU flags of cores that compute bfloat16 natively (x86; ARM's ``bf16`` too)."""
 
 
+def kernel_cache_dir() -> Path:
+    """Where torch.compile keeps the kernels it compiled: beside the prepared models, not in /tmp."""
+    return cache_dir().parent / "torchinductor"
+
+
 def engine_env(config: EngineConfig) -> dict[str, str]:
     """The environment vLLM reads; values a user already exported win (see :func:`apply_env`)."""
     cpus = cpu_ids(config.cpu_threads)
     return {
+        # The first compiled start compiles kernels for minutes; keep them where a reboot does not clear them.
+        "TORCHINDUCTOR_CACHE_DIR": str(kernel_cache_dir()),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "VLLM_NO_USAGE_STATS": "1",

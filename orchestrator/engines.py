@@ -10,11 +10,19 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.engine import Engine
+
+if TYPE_CHECKING:
+    from actors.config import EngineConfig
+
+FIRST_COMPILE_MINUTES = 4
+"""A first compiled start here: kernel compilation (the warm-up) took 3.7 minutes on 2 cores."""
 
 
 class EngineOptions(BaseModel):
@@ -64,17 +72,23 @@ async def open_engine(options: EngineOptions) -> AsyncIterator[Engine]:
 
     On an embedded cluster the model is resolved first, so a missing model is
     a one-line error before Ray starts. On a joined cluster the workers
-    resolve it, since the model may live only on their disks.
+    resolve it, since the model may live only on their disks. Each wait shows
+    on stderr what it is (:mod:`orchestrator.progress`).
     """
     from actors.config import EngineConfig
     from actors.models import resolve_model
     from actors.pool import PoolConfig, ReplicaPool, fitting_replicas
     from actors.replica import VllmSpec
     from cluster import Accelerator, ClusterError, connect, resolve_address
+    from orchestrator.progress import current_progress
 
-    if resolve_address(options.address) is None:
+    embedded = resolve_address(options.address) is None
+    if embedded:
         resolve_model(options.model_name)
-    with connect(options.address) as cluster:
+    progress = current_progress()
+    with ExitStack() as stack:
+        with progress.status("starting Ray" if embedded else f"joining Ray at {options.address}"):
+            cluster = stack.enter_context(connect(options.address))
         engine = EngineConfig(
             model=options.model_name, max_model_len=options.max_model_len, kv_cache_gib=options.kv_cache_gib
         )
@@ -83,6 +97,25 @@ async def open_engine(options: EngineOptions) -> AsyncIterator[Engine]:
         replicas = options.replicas or fitting_replicas(spec)
         if replicas < 1:
             raise ClusterError(f"no node of the cluster at {cluster.address} has room for a {accelerator} replica")
-        pool = await ReplicaPool.start(PoolConfig(spec=spec, replicas=replicas, name="run"))
+        with progress.status(start_message(engine, replicas, embedded=embedded)):
+            pool = await ReplicaPool.start(PoolConfig(spec=spec, replicas=replicas, name="run"))
         async with pool:
             yield pool
+
+
+def start_message(engine: EngineConfig, replicas: int, *, embedded: bool) -> str:
+    """What an engine start is doing, and how long a first start on this machine takes."""
+    what = f"starting {replicas} vLLM replica{'s' if replicas > 1 else ''} of {engine.model}"
+    what += " (three processes each import vLLM, then the weights load)"
+    if embedded and not engine.enforce_eager and not has_compile_cache():
+        what += (f"; the first start on this machine compiles kernels, about {FIRST_COMPILE_MINUTES} minutes;"
+                 " later starts reuse the cache")
+    return what
+
+
+def has_compile_cache() -> bool:
+    """True when the kernel cache on this machine holds compiled kernels (an embedded replica uses it)."""
+    from actors.vllm_engine import kernel_cache_dir
+
+    root = Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or kernel_cache_dir())
+    return root.is_dir() and any(root.iterdir())

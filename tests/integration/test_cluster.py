@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402
 
 from cluster import ClusterConfig, ClusterError, connect  # noqa: E402
 

@@ -14,8 +14,7 @@ import re
 
 import pytest
 
-ray = pytest.importorskip("ray")
-pytest.importorskip("vllm")
+import ray  # noqa: E402
 
 from actors import ReplicaPool  # noqa: E402
 from graphs.compiler import CompileOptions  # noqa: E402

@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-ray = pytest.importorskip("ray")
-pytest.importorskip("vllm")
+import ray  # noqa: E402
 
 from actors import ReplicaPool  # noqa: E402
 from actors.engine import Chunk, EngineStats, GenerateRequest  # noqa: E402

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402
 
 from actors import (  # noqa: E402
     Engine,

@@ -13,8 +13,7 @@ import uuid
 
 import pytest
 
-ray = pytest.importorskip("ray")
-pytest.importorskip("vllm")
+import ray  # noqa: E402
 
 from actors import GenerateRequest, ReplicaPool  # noqa: E402
 from graphs.params import SamplingParams  # noqa: E402
@@ -22,7 +21,6 @@ from graphs.params import SamplingParams  # noqa: E402
 pytestmark = pytest.mark.integration
 
 LONG_PREFIX = "You are a careful assistant. Answer in one short sentence. " * 12
-POOL_MAX_MODEL_LEN = 1024
 
 
 def ask(prompt: str, **params: object) -> GenerateRequest:
@@ -34,15 +32,18 @@ async def collect(pool: ReplicaPool, request: GenerateRequest) -> list:
 
 
 def test_streams_deltas_and_honours_stop_strings(runner: asyncio.Runner, pool: ReplicaPool) -> None:
+    # Greedy decoding here is not bitwise reproducible between a cached and an uncached
+    # prefill, so no expectation may come from a second run: each comes from the same request.
     chunks = runner.run(collect(pool, ask("List five fruits, one per line.", max_tokens=48)))
     text = "".join(c.text for c in chunks)
-    assert len(chunks) > 3 and chunks[-1].finish_reason in ("stop", "length")
+    assert len(chunks) >= 2 and chunks[-1].finish_reason in ("stop", "length")
     assert {c.replica for c in chunks} == {pool.replicas[0].name}
     assert 0 < sum(c.tokens for c in chunks) <= 48
-    stop = text.split()[len(text.split()) // 2]
-    stopped = runner.run(collect(pool, ask("List five fruits, one per line.", max_tokens=48, stop=(stop,))))
-    assert "".join(c.text for c in stopped) == text[: text.index(stop)]
-    assert stopped[-1].finish_reason == "stop"
+    stopped = runner.run(collect(pool, ask("Name three animals, one per line.", max_tokens=48, stop=("\n",))))
+    stopped_text = "".join(c.text for c in stopped)
+    assert stopped_text.strip() and "\n" not in stopped_text
+    assert (stopped[-1].finish_reason, stopped[-1].stop_reason) == ("stop", "\n")
+    assert [c for c in stopped[:-1] if c.finish_reason] == []
 
 
 def test_closing_the_stream_aborts_the_request_in_the_engine(runner: asyncio.Runner, pool: ReplicaPool) -> None:
@@ -85,6 +86,7 @@ def test_forks_sharing_a_prefix_hit_the_prefix_cache(runner: asyncio.Runner, poo
     assert fork[0].cached_tokens and fork[0].cached_tokens >= 128
 
 
+@pytest.mark.restarts_engine
 def test_replica_restart_mid_request_completes_the_request(runner: asyncio.Runner, pool: ReplicaPool) -> None:
     async def scenario() -> list:
         chunks = []
@@ -99,3 +101,21 @@ def test_replica_restart_mid_request_completes_the_request(runner: asyncio.Runne
     assert sum(c.tokens for c in chunks) <= 64
     after = runner.run(collect(pool, ask("Say hello.", max_tokens=8)))
     assert after[-1].finish_reason in ("stop", "length")
+
+
+def test_merged_chunks_keep_every_token_and_the_stop_reason(runner: asyncio.Runner, pool: ReplicaPool) -> None:
+    replica = pool.handle(pool.replicas[0].name)
+
+    async def scenario() -> tuple[list, int]:
+        before = (await replica.stats.remote()).generated_tokens
+        chunks = await collect(pool, ask("Write a long story about a lighthouse keeper.", max_tokens=80))
+        return chunks, (await replica.stats.remote()).generated_tokens - before
+
+    chunks, generated = runner.run(scenario())
+    tokens = sum(c.tokens for c in chunks)
+    assert tokens == generated > 20  # the engine's own count: no token lost or doubled by merging
+    assert chunks[0].tokens <= 2 and chunks[0].prompt_tokens  # the first chunk is not held back
+    assert len(chunks) < tokens / 2  # merged: far fewer objects than tokens crossed Ray
+    stopped = runner.run(collect(pool, ask("Count from 1 to 40, separated by commas.", max_tokens=80, stop=("9",))))
+    assert (stopped[-1].finish_reason, stopped[-1].stop_reason) == ("stop", "9")
+    assert "9" not in "".join(c.text for c in stopped)
