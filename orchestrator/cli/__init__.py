@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "orchestrator.cli.bench",
     "orchestrator.cli.eval",
     "orchestrator.cli.batch",
+    "orchestrator.cli.trace",
 )
 
 

@@ -3,7 +3,9 @@
 Public API: :class:`Telemetry` (tracer, meter and exporters: OTLP from the
 ``OTEL_*`` environment, a JSON-lines file, memory in tests),
 :class:`GraphTrace` (the runtime's spans of one graph run), :func:`run_span`
-(the span around one request of the command line or a server), and the
+(the span around one request of the command line or a server),
+:class:`TracedEngine` (an engine whose requests carry the current span's
+context: the PASTA interpreter traces through it), and the
 timeline of a span file (:func:`read_trace`, :func:`show`; :mod:`.plot`
 draws it).
 """
