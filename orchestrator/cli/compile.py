@@ -16,13 +16,13 @@ import json
 from collections.abc import Sequence
 
 from graphs import dump
-from graphs.compiler import CompileOptions, Compiled, compile_prompt
+from graphs.compiler import CompileOptions, Compiled, compile_prompt, extract_rules, validate
 from graphs.errors import ForkjoinError
 from orchestrator.cli.args import dataset_file, int_range
 from orchestrator.engines import add_engine_arguments, open_engine, options_from_args
 from orchestrator.curves import load_curve
 from orchestrator.evaluate import load_prompts
-from orchestrator.extract_llm import Extracted, Extractor, extract_many
+from orchestrator.extract_llm import Extracted, Extractor, extract_many, wants_engine
 from orchestrator.strategies import Strategy, explain, plan
 
 
@@ -53,12 +53,12 @@ def add_extractor_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def extract_with_engine(args: argparse.Namespace, prompts: Sequence[str], *, concurrency: int = 8) -> list[Extracted]:
-    """Each prompt's schema by ``args.extractor``, on an engine started from ``args`` (none for rules)."""
+    """Each prompt's schema by ``args.extractor``, on an engine started from ``args`` only if one prompt needs it."""
     mode = Extractor(args.extractor)
 
     async def run() -> list[Extracted]:
-        if mode is Extractor.RULES:
-            return await extract_many(None, prompts, mode=mode)
+        if not any(wants_engine(validate(extract_rules(p)), p, mode) for p in prompts):
+            return await extract_many(None, prompts, mode=mode)  # no prompt needs the model: start no engine
         async with open_engine(options_from_args(args)) as engine:
             return await extract_many(engine, prompts, mode=mode, concurrency=concurrency)
 

@@ -55,6 +55,7 @@ def test_errors_are_one_line(argv, message, capsys):
 @pytest.mark.parametrize("argv", [
     ["compile", "x", "--extractor", "magic"],
     ["eval", "compile", "--extractor", "magic", "--dataset", "d.jsonl"],
+    ["run", "x", "--extractor", "magic"],
 ])
 def test_unknown_extractor_is_one_line(argv, capsys):
     assert main(argv) == 2
@@ -65,6 +66,15 @@ def test_unknown_extractor_is_one_line(argv, capsys):
 def test_rules_extractor_needs_no_engine(capsys):
     assert main(["compile", "Generate 4 names for a dog.", "--json", "--extractor", "rules"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 4
+
+
+def test_auto_starts_no_engine_when_the_rules_are_sure(monkeypatch, capsys):
+    def no_engine(options):
+        raise AssertionError("an engine was started")
+
+    monkeypatch.setattr("orchestrator.cli.compile.open_engine", no_engine)
+    assert main(["compile", "Translate into French: cat, dog, bird", "--json", "--extractor", "auto"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"] == ["cat", "dog", "bird"]
 
 
 def test_bad_json_line_names_the_line(tmp_path, capsys):
