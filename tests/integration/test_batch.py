@@ -21,8 +21,6 @@ from orchestrator.strategies import Strategy
 
 pytestmark = pytest.mark.integration
 
-POOL_MAX_MODEL_LEN = 512
-
 LIST = "Give one word for each color:\n1. red\n2. green\n3. blue"
 SHORT = CompileOptions(item_max_tokens=8, serial_max_tokens=12, final_max_tokens=12)
 
@@ -46,7 +44,7 @@ def test_jsonl_rows_good_and_bad_each_come_back_once_with_their_status(pool, tmp
         json.dumps({"id": "empty", "prompt": "  "}).encode(),
         b'{"id": "bytes", "prompt": "caf\xe9"}',
         json.dumps({"id": "plain", "prompt": "Again?"}).encode(),
-        json.dumps({"id": "long", "prompt": "word " * 900}).encode(),
+        json.dumps({"id": "long", "prompt": "word " * 3000}).encode(),  # past the pool's 2048-token context
     ]
     source.write_bytes(b"\n".join(lines) + b"\n")
     summary = batch(source, tmp_path / "out", config=config(), pool=pool)
@@ -62,7 +60,7 @@ def test_jsonl_rows_good_and_bad_each_come_back_once_with_their_status(pool, tmp
     assert rows[2]["error"] == "empty prompt"
     assert rows[3]["error"] == "line 4: not valid UTF-8 (byte 30)"
     assert rows[4]["error"] == "duplicate id 'plain' (first at input row 1)"
-    assert "longer than the maximum model length of 512" in rows[5]["error"]
+    assert "maximum context length is 2048 tokens" in rows[5]["error"]
     assert all(row["error"] is None for row in (listed, plain))
 
 

@@ -1,10 +1,9 @@
 """A batch driver killed with SIGKILL mid-job, then resumed: every row is in the output exactly once.
 
-The driver is a subprocess with its own embedded Ray and one eager vLLM
-replica of the smallest model (this module uses no shared pool, so only one
-engine runs at a time). It commits a part every two rows; once some parts
-exist it is killed, every process it started must go with it, and a second
-driver with ``resume`` finishes the rest.
+The driver is a subprocess that joins the session's Ray and attaches to the
+shared replica (so only one engine ever runs). It commits a part every two
+rows; once some parts exist it is killed, its Ray Data actors must go with
+it, and a second driver with ``resume`` finishes the rest.
 """
 
 from __future__ import annotations
@@ -23,39 +22,37 @@ import pytest
 pytestmark = pytest.mark.integration
 
 psutil = pytest.importorskip("psutil")
-TEST_MODEL = "smollm2-135m-instruct"
-ROWS = 16
+ROWS = 24
 ROOT = Path(__file__).resolve().parents[2]
 
-DRIVER = f"""
-import asyncio, sys
-from actors import PoolConfig, ReplicaPool, VllmSpec
-from actors.config import EngineConfig
-from cluster import ClusterConfig, connect
+DRIVER = """
+import json, sys
+from actors import PoolConfig, ReplicaInfo, ReplicaPool
+from cluster import connect
 from graphs.compiler import CompileOptions
 from orchestrator.batch import BatchConfig, PipelineConfig, batch
 from orchestrator.strategies import Strategy
 
-source, output, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
-engine = EngineConfig(model="{TEST_MODEL}", max_model_len=512, kv_cache_gib=0.5, max_num_seqs=8, enforce_eager=True)
+address, pool_config, replicas, source, output, mode = sys.argv[1:]
 config = BatchConfig(
-    strategy=Strategy.SERIAL, resume=resume, compile=CompileOptions(serial_max_tokens=24),
+    strategy=Strategy.SERIAL, resume=mode == "resume", compile=CompileOptions(serial_max_tokens=24),
     pipeline=PipelineConfig(actors=1, batch_rows=2, block_rows=2, part_rows=2),
 )
-with connect(config=ClusterConfig(num_cpus=2)), asyncio.Runner() as loop:
-    spec = VllmSpec(engine=engine)
-    pool = loop.run(ReplicaPool.start(PoolConfig(spec=spec, replicas=1, name="resume", first_chunk_timeout_s=240)))
-    try:
-        summary = batch(source, output, config=config, pool=pool)
-    finally:
-        loop.run(pool.aclose())
+with connect(address):
+    pool = ReplicaPool.attach(PoolConfig.model_validate_json(pool_config),
+                              [ReplicaInfo.model_validate(r) for r in json.loads(replicas)])
+    summary = batch(source, output, config=config, pool=pool)
 print(summary.model_dump_json(), flush=True)
 """
 
 
-def driver(source: Path, output: Path, mode: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(source), str(output), mode], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def driver(pool, source: Path, output: Path, mode: str) -> subprocess.Popen:
+    import ray
+
+    replicas = json.dumps([r.model_dump(mode="json") for r in pool.replicas])
+    argv = [ray.get_runtime_context().gcs_address, pool.config.model_dump_json(), replicas, str(source), str(output), mode]
+    return subprocess.Popen([sys.executable, "-c", DRIVER, *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
 
 
 def wait_for_parts(output: Path, process: subprocess.Popen, count: int, timeout_s: float) -> None:
@@ -63,46 +60,40 @@ def wait_for_parts(output: Path, process: subprocess.Popen, count: int, timeout_
     while len(list(output.glob("part-*.parquet"))) < count:
         assert process.poll() is None, "the driver ended before it was killed"
         assert time.monotonic() < deadline, f"no {count} parts within {timeout_s:g} s"
-        time.sleep(0.2)  # the output is files: nothing to wait on but the directory
+        time.sleep(0.1)  # the output is files: nothing to wait on but the directory
 
 
-def kill_with_everything_it_started(process: subprocess.Popen) -> list[str]:
-    """SIGKILL the driver; return the names of its processes still alive 60 s later (then killed)."""
-    children = psutil.Process(process.pid).children(recursive=True)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    _, alive = psutil.wait_procs(children, timeout=60)
-    names = [p.name() for p in alive if p.is_running()]
-    for leftover in alive:
-        leftover.kill()
-    return names
+def map_workers() -> list:
+    return [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].startswith("ray::MapWorker")]
 
 
-def test_a_killed_job_resumes_with_every_row_exactly_once(tmp_path):
-    try:
-        from actors.models import ModelError, resolve_model
+def wait_gone(timeout_s: float) -> list[int]:
+    """PIDs of Ray Data map actors still alive after ``timeout_s`` (there should be none)."""
+    deadline = time.monotonic() + timeout_s
+    while (alive := map_workers()) and time.monotonic() < deadline:
+        time.sleep(0.5)  # Ray reaps a dead driver's actors on its own schedule
+    return [p.pid for p in alive]
 
-        resolve_model(TEST_MODEL)
-    except ModelError as exc:
-        pytest.skip(f"{TEST_MODEL} is not ready: {exc}")
-    pytest.importorskip("vllm")
+
+def test_a_killed_job_resumes_with_every_row_exactly_once(pool, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"id": f"q{k}", "prompt": f"Count from {k} to {k + 5}."}) + "\n"
                               for k in range(ROWS)))
     output = tmp_path / "out"
-    first = driver(source, output, "new")
+    first = driver(pool, source, output, "new")
     try:
-        wait_for_parts(output, first, count=2, timeout_s=400)
+        wait_for_parts(output, first, count=2, timeout_s=240)
     finally:
-        leaked = kill_with_everything_it_started(first)
-    assert leaked == [], f"processes outlived the killed driver: {leaked}"
-    done_before = len(pq.read_table(output).column("id"))
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    assert wait_gone(60) == [], "the killed driver's map actors outlived it"
+    done_before = pq.read_table(output).num_rows
     assert 0 < done_before < ROWS
 
-    second = driver(source, output, "resume")
-    out, _ = second.communicate(timeout=500)
+    second = driver(pool, source, output, "resume")
+    out, _ = second.communicate(timeout=300)
     assert second.returncode == 0, out
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["rows"] == ROWS and summary["ran"] == ROWS - done_before
+    assert (summary["rows"], summary["ran"]) == (ROWS, ROWS - done_before)
     ids = pq.read_table(output).column("id").to_pylist()
     assert sorted(ids) == sorted(f"q{k}" for k in range(ROWS))  # every row, none twice
