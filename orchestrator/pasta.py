@@ -35,6 +35,11 @@ Every request of one answer shares an ``affinity_key`` so forks land on the
 replica that holds the prefix. The whole answer is bounded by
 ``timeout_s``; cancelling it closes every stream, which aborts the requests.
 The final annotated text converts to a task graph: the run's trace.
+
+With a :class:`~orchestrator.tracing.Telemetry`, the answer is a
+``pasta.answer`` span, each thread a ``pasta.main``/``pasta.fork`` span
+under the thread that forked it, and each engine request's span (from the
+replica) a child of the thread that made it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.engine import Chunk, Engine, EngineDeadError, GenerateRequest, RequestError
@@ -55,6 +62,7 @@ from graphs.pasta.convert import to_graph
 from graphs.pasta.prompts import PASTA_SYSTEM_PROMPT
 from graphs.pasta.stream import EventKind, StreamEvent, TagScanner
 from orchestrator.errors import NodeFailed, RunAborted
+from orchestrator.tracing import Telemetry, TracedEngine
 
 MAIN_STOPS = ("</scope>", "<sync/>")
 FORK_STOPS = ("</async>", "</scope>", "<sync/>")
@@ -193,6 +201,7 @@ class _Run:
     forks: int = 0
     malformed: int = 0
     fell_back: str | None = None
+    tracer: Tracer = field(default_factory=trace.NoOpTracer)
 
     def now(self) -> float:
         return time.perf_counter() - self.started
@@ -246,9 +255,12 @@ class _Thread:
 class Interpreter:
     """Decodes answers with PASTA-LANG forks on one engine."""
 
-    def __init__(self, engine: Engine, config: PastaConfig | None = None) -> None:
-        self.engine = engine
+    def __init__(
+        self, engine: Engine, config: PastaConfig | None = None, *, telemetry: Telemetry | None = None
+    ) -> None:
+        self.engine = engine if telemetry is None else TracedEngine(engine, telemetry)
         self.config = config or PastaConfig()
+        self.tracer = telemetry.tracer if telemetry is not None else trace.NoOpTracer()
 
     async def answer(self, prompt: str, *, request_id: str | None = None) -> PastaResult:
         """Decode one answer.
@@ -260,9 +272,13 @@ class Interpreter:
         prompted = self.config.prompted and self.config.mode is PastaMode.TAGS
         system = self.config.system or (PASTA_SYSTEM_PROMPT if prompted else None)
         run = _Run(self.engine, self.config, prompt, system, request_id or uuid.uuid4().hex[:12], time.perf_counter())
+        run.tracer = self.tracer
         try:
-            async with asyncio.timeout(self.config.timeout_s):
-                written = await self._decode(run)
+            mode = {"forkjoin.pasta.mode": self.config.mode.value}
+            with self.tracer.start_as_current_span("pasta.answer", attributes=mode) as span:
+                async with asyncio.timeout(self.config.timeout_s):
+                    written = await self._decode(run)
+                span.set_attributes({"forkjoin.pasta.forks": run.forks, "forkjoin.pasta.malformed_tags": run.malformed})
         except TimeoutError as exc:
             raise RunAborted(f"PASTA answer timed out after {self.config.timeout_s:g} s") from exc
         except BaseExceptionGroup as group:
@@ -308,6 +324,13 @@ def _result(run: _Run, written: _Written) -> PastaResult:
 
 
 async def _decode(run: _Run, name: str, base: str, stops: tuple[str, ...], budget: int, *, depth: int) -> _Written:
+    """Run one thread in its span: the forks it starts, and its engine requests, are children of it."""
+    role = "main" if depth == 0 else "fork"
+    with run.tracer.start_as_current_span(f"pasta.{role} {name}", attributes={"forkjoin.pasta.depth": depth}):
+        return await _thread(run, name, base, stops, budget, depth=depth)
+
+
+async def _thread(run: _Run, name: str, base: str, stops: tuple[str, ...], budget: int, *, depth: int) -> _Written:
     """Run one thread to its end: segments separated by joins, then a final join of open scopes."""
     async with asyncio.TaskGroup() as group:
         thread = _Thread(run, name, "main" if depth == 0 else "fork", base, stops, group, depth)

@@ -179,6 +179,12 @@ def _join(lines: list[str], results: list[_Streamed]) -> _Written:
 
 
 async def _elaborate(run: _Run, prefix: str, indent: str) -> _Streamed:
+    """One fork in its span (its engine request is a child of it)."""
+    with run.tracer.start_as_current_span(f"pasta.fork fork-{run.forks + 1}"):
+        return await _elaborate_item(run, prefix, indent)
+
+
+async def _elaborate_item(run: _Run, prefix: str, indent: str) -> _Streamed:
     """One fork: the item's elaboration, cut where the next item or paragraph begins."""
     run.forks += 1
     record = StreamRecord(name=f"fork-{run.forks}", role="fork", start_s=run.now())
