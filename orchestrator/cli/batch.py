@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def job_config(args: argparse.Namespace) -> BatchConfig:
 
 
 def batch_command(args: argparse.Namespace) -> int:
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # the job's own bar and summary say it all
     try:
         config = job_config(args)
         summary = batch(args.input, args.output, config=config, engine=options_from_args(args),
