@@ -74,6 +74,17 @@ def test_sub_parts_stay_with_their_question(prompt):
     assert ("a." in s.data[0] or "a)" in s.data[0]) and ("b." in s.data[0] or "b)" in s.data[0])
 
 
+@pytest.mark.parametrize("prompt", [
+    "Answer the quiz.\nQuestion 1 (4 points): What is sonar?\nQuestion 2 (6 points): How do bats hunt?",
+    "Responde.\nPregunta 1 (2 puntos): ¿Qué es el sonar?\nPregunta 2 (3 puntos): ¿Cómo cazan los murciélagos?",
+    "请回答。\n第一题：什么是声呐？\n第二题：蝙蝠如何捕猎？",
+])
+def test_points_or_a_label_between_number_and_question(prompt):
+    s = schema_of(prompt)
+    assert s.passes and s.count == 2
+    assert not any("points" in d or "puntos" in d for d in s.data)
+
+
 def test_points_are_not_a_count():
     s = schema_of("次の質問に答えてください。\n1. 富士山の高さは？（10点）\n2. 日本の首都は？（5点）")
     assert s.passes and s.data is not None and s.count == 2
