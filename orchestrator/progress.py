@@ -100,6 +100,11 @@ class Task:
         return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def _field(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -179,7 +184,10 @@ class Progress:
         if self._rich is None:
             self._rich = RichProgress(
                 SpinnerColumn(), TextColumn("{task.description}"), _Bar(), _Detail(), TimeElapsedColumn(),
-                console=self._console, redirect_stdout=False, redirect_stderr=False, transient=True,
+                # Results printed to a terminal stdout go above the display (else they tear it); stdout that is
+                # a file or a pipe is never touched.
+                console=self._console, transient=True,
+                redirect_stdout=_is_terminal(sys.stdout), redirect_stderr=False,
             )
             self._rich.start()
         total = handle.total if isinstance(handle, Task) else None

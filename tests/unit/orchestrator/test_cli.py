@@ -143,3 +143,29 @@ def test_run_parallel_without_structure_is_one_line(engine, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("forkjoin: error: no parallel plan for this prompt") and err.count("\n") == 1
     assert engine.calls == []
+
+
+def test_a_validation_error_is_its_first_field_and_message() -> None:
+    from pydantic import ValidationError
+
+    from graphs.errors import one_line
+    from orchestrator.config import RuntimeConfig
+
+    with pytest.raises(ValidationError) as caught:
+        RuntimeConfig(max_concurrency=0, node_timeout_s=-1)
+    assert one_line(caught.value) == "max_concurrency: Input should be greater than or equal to 1 (got 0)"
+    assert one_line(RuntimeError("first\n\n  second")) == "first"
+    assert one_line(RuntimeError("")) == "RuntimeError"
+    assert one_line(RuntimeError("x" * 500), limit=10) == "xxxxxxx..."
+
+
+def test_a_validation_error_from_a_command_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from orchestrator.config import RuntimeConfig
+
+    def handler(args) -> int:
+        RuntimeConfig(run_timeout_s=0)
+        return 0
+
+    monkeypatch.setattr(run_cli, "run_command", handler)
+    assert cli.main(["run", "hi"]) == 1
+    assert capsys.readouterr().err == "forkjoin: error: run_timeout_s: Input should be greater than 0 (got 0)\n"
