@@ -63,7 +63,9 @@ class _Run:
 class Runtime:
     """Executes graphs on one engine (a scripted engine, a replica, or a replica pool)."""
 
-    def __init__(self, engine: Engine, config: RuntimeConfig | None = None, *, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self, engine: Engine, config: RuntimeConfig | None = None, *, telemetry: Telemetry | None = None
+    ) -> None:
         self.engine = engine
         self.config = config or RuntimeConfig()
         self.telemetry = telemetry

@@ -68,5 +68,8 @@ def _as_dict(timeline: Timeline) -> dict:
          "attributes": s.attributes}
         for depth, s in timeline.rows()
     ]
-    paths = {g.attributes.get("forkjoin.run_id", g.span_id): [s.node for s in timeline.critical_path(g)] for g in timeline.graphs()}
+    paths = {
+        graph.attributes.get("forkjoin.run_id", graph.span_id): [s.node for s in timeline.critical_path(graph)]
+        for graph in timeline.graphs()
+    }
     return {"trace_id": timeline.trace_id, "wall_s": round(timeline.wall, 6), "spans": spans, "critical_paths": paths}

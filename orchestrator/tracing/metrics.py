@@ -50,12 +50,14 @@ class Metrics:
         self.node_duration.record(record.end - record.start, status)
         if kind is not NodeKind.GENERATE:
             return
-        self.requests.add(1, {"forkjoin.status": record.status.value, "forkjoin.finish_reason": record.finish_reason or ""})
+        ending = {"forkjoin.status": record.status.value, "forkjoin.finish_reason": record.finish_reason or ""}
+        self.requests.add(1, ending)
         if record.ttft is not None and record.status is NodeStatus.DONE:
             self.ttft.record(record.ttft - record.start)
-        for kind_name, count in (("output", record.tokens), ("prompt", record.prompt_tokens), ("cached", record.cached_tokens)):
+        counts = {"output": record.tokens, "prompt": record.prompt_tokens, "cached": record.cached_tokens}
+        for token_type, count in counts.items():
             if count:
-                self.tokens.add(count, {"forkjoin.token.type": kind_name})
+                self.tokens.add(count, {"forkjoin.token.type": token_type})
 
     def engine_span(self, record: SpanRecord) -> None:
         """Record what a replica's span says about its queue."""

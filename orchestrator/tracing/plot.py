@@ -53,14 +53,15 @@ def plot(timeline: Timeline, out: Path) -> None:
 def _draw_row(axes, index: int, span: Span, critical: bool, least: float) -> None:
     grouping = span.node is None and span.name != "engine.generate"
     engine = span.name == "engine.generate"
+    plain = grouping or span.attributes.get("forkjoin.kind", "generate") != "generate"
     for phase, start, end in span.phases():
-        colour = "#9aa5b1" if grouping or span.attributes.get("forkjoin.kind", "generate") != "generate" else COLOURS[phase]
+        colour = "#9aa5b1" if plain else COLOURS[phase]
         axes.barh(index, max(end - start, least), left=start, height=0.36 if engine else 0.6, color=colour)
     if critical:
         width = max(span.duration, least)
         axes.barh(index, width, left=span.start, height=0.6, fill=False, edgecolor="#c0392b", linewidth=1.8)
     tokens = span.attributes.get("forkjoin.tokens")
-    if tokens is not None and span.attributes.get("forkjoin.kind", "generate") == "generate" and not grouping:
+    if tokens is not None and not plain:
         axes.text(span.end, index, f" {tokens} tok", va="center", fontsize=7)
 
 

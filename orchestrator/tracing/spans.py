@@ -82,7 +82,8 @@ class GraphTrace:
             self.close(name, state.graph.node(name).kind, state.records[name])
         for name, record in state.records.items():
             if name not in self._opened:
-                self._root.add_event("node not started", {"forkjoin.node": name, "forkjoin.status": record.status.value})
+                where = {"forkjoin.node": name, "forkjoin.status": record.status.value}
+                self._root.add_event("node not started", where)
         if any(r.status is not NodeStatus.DONE for r in state.records.values()):
             self._root.set_status(Status(StatusCode.ERROR, "not every node finished"))
         self._root.end()

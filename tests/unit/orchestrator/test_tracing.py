@@ -73,7 +73,9 @@ async def test_one_request_is_one_trace_down_to_the_engine_span_in_the_replica()
     assert {span.context.trace_id for span in spans} == {by_name["forkjoin.run"].context.trace_id}
     assert by_name["forkjoin.run"].attributes["forkjoin.strategy"] == "parallel"
     assert by_name["forkjoin.graph"].parent.span_id == by_name["forkjoin.run"].context.span_id
-    engines = {span.attributes["forkjoin.request_id"].rsplit("/", 1)[1]: span for span in spans if span.name == "engine.generate"}
+    engines = {
+        span.attributes["forkjoin.request_id"].rsplit("/", 1)[1]: span for span in spans if span.name == "engine.generate"
+    }
     for node in ("x", "y"):
         assert engines[node].parent.span_id == by_name[f"generate {node}"].context.span_id
         assert engines[node].resource.attributes["service.name"] == "forkjoin-replica"
@@ -123,7 +125,8 @@ async def test_the_file_exporter_writes_one_json_line_per_span() -> None:
 
 
 def test_without_a_file_or_an_endpoint_there_is_no_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+    for signal in ("", "TRACES_", "METRICS_"):
+        name = f"OTEL_EXPORTER_OTLP_{signal}ENDPOINT"
         monkeypatch.delenv(name, raising=False)
     assert Telemetry.from_env() is None
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
