@@ -47,6 +47,8 @@ def merge(first: Chunk, second: Chunk) -> Chunk:
         prompt_tokens=first.prompt_tokens if first.prompt_tokens is not None else second.prompt_tokens,
         cached_tokens=first.cached_tokens if first.cached_tokens is not None else second.cached_tokens,
         replica=second.replica or first.replica,
+        queue_s=second.queue_s if second.queue_s is not None else first.queue_s,
+        spans=first.spans + second.spans,
     )
 
 

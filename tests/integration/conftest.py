@@ -4,8 +4,8 @@ An engine start costs minutes on two cores, so every integration module that
 asks for ``pool`` shares one replica of the smallest model, started eagerly
 (no torch.compile: starting matters more than speed here) on one embedded
 Ray (``runner``, an event loop bound to it). Tests that kill or restart the
-replica are marked ``restarts_engine`` and run after every other test of the
-session, so the others never wait for a restart. At the end of the session no
+replica are marked ``restarts_engine``; tests/conftest.py orders the session:
+tests with a Ray of their own first, then the shared ones, then the restarts. At the end of the session no
 replica actor may be left alive.
 
 Without vLLM or the model the tests skip with the command that fixes it,
@@ -31,11 +31,6 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that kill or restart the shared replica run last."""
-    items.sort(key=lambda item: item.get_closest_marker("restarts_engine") is not None)
 
 
 @pytest.fixture(scope="session")

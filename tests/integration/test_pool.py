@@ -27,6 +27,7 @@ from actors import (  # noqa: E402
     ScriptedSpec,
     VllmSpec,
 )
+from actors.coalesce import CoalesceConfig  # noqa: E402
 from actors.config import EngineConfig  # noqa: E402
 from cluster import NAMESPACE, ClusterConfig, PlacementError, connect  # noqa: E402
 from graphs.params import SamplingParams  # noqa: E402
@@ -53,7 +54,9 @@ def no_leaks() -> Iterator[None]:
 
 
 def config(replicas: int = 2, **spec: object) -> PoolConfig:
+    """Scripted replicas sending every chunk as it comes (merging has its own test), so tests can count them."""
     return PoolConfig(
+        merging=CoalesceConfig(interval_s=0.0),
         spec=ScriptedSpec(**spec),
         replicas=replicas,
         start_timeout_s=60,
@@ -87,6 +90,17 @@ async def test_streams_chunks_through_ray_with_replica_names() -> None:
     assert "".join(c.text for c in chunks) == "the sky is blue."
     assert [c.finish_reason for c in chunks] == [None] * 4 + ["stop"]
     assert {c.replica for c in chunks} == {name}
+    assert chunks[0].prompt_tokens == 5
+
+
+async def test_merged_chunks_cross_ray_whole() -> None:
+    merged = config(replicas=1, answers={"sky": "the sky is blue. STOP more"}, token_delay_s=0.01)
+    merged = merged.model_copy(update={"merging": CoalesceConfig(interval_s=5.0)})
+    async with await ReplicaPool.start(merged) as pool:
+        chunks = await collect(pool, request("r1", "why is the sky blue?", stop=("STOP",)))
+    assert [(c.text, c.tokens, c.finish_reason, c.stop_reason) for c in chunks] == [
+        ("the", 1, None, None), (" sky is blue.", 3, "stop", "STOP")
+    ]
     assert chunks[0].prompt_tokens == 5
 
 
