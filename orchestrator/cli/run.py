@@ -18,8 +18,10 @@ from pathlib import Path
 from graphs import Graph, GraphError
 from graphs.compiler import CompileOptions, graph_dict
 from orchestrator.cli.args import input_file, int_range, positive_float, positive_int
+from orchestrator.cli.compile import add_extractor_argument, extract_with_engine
 from orchestrator.cli.graph import load_graph
 from orchestrator.config import RuntimeConfig
+from orchestrator.curves import load_curve
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
 from orchestrator.results import RunResult
 from orchestrator.ordered import AnswerStream
@@ -39,10 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--compare", action="store_true", help="run serial and parallel; print both and the speedup")
     run.add_argument("--max-tokens", type=positive_int, help="max_tokens of each generation (default: compiler's)")
     run.add_argument("--max-fanout", type=int_range(1, 4096), default=64, help="most parallel subtasks (default 64)")
+    run.add_argument("--min-speedup", type=positive_float, default=1.2,
+                     help="auto runs the parallel graph from this predicted speedup (default 1.2)")
     run.add_argument("--max-concurrency", type=int_range(1, 4096), default=16, help="engine requests in flight (default 16)")
     run.add_argument("--node-timeout", type=positive_float, default=300.0, help="seconds a node may generate (default 300)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--trace", type=Path, help="append OpenTelemetry spans (JSON lines) to this file")
+    add_extractor_argument(run)
     add_engine_arguments(run)
     run.set_defaults(handler=run_command)
 
@@ -62,7 +67,9 @@ def _plan(args: argparse.Namespace) -> Plan | tuple[Graph, str]:
     if not args.prompt or not args.prompt.strip():
         raise GraphError("nothing to run: give a PROMPT or --graph FILE")
     strategy = Strategy.COMPARE if args.compare else Strategy(args.strategy)
-    return plan(args.prompt, strategy, compile_options(args))
+    curve = load_curve(options_from_args(args).model_name)
+    schema = extract_with_engine(args, [args.prompt])[0].result  # rules unless --extractor llm|auto
+    return plan(args.prompt, strategy, compile_options(args), curve=curve, min_speedup=args.min_speedup, schema=schema)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -83,6 +90,8 @@ def run_command(args: argparse.Namespace) -> int:
     report = run_report(graph_dict(graph), result, strategy=strategy, options=options)
     if isinstance(chosen, Plan):
         report["compile"] = {k: chosen.compiled[k] for k in ("category", "validation_tier", "reasons", "dependencies")}
+        report["prediction"] = chosen.prediction.model_dump() if chosen.prediction else None
+        report["decision"] = chosen.decision
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
