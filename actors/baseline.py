@@ -69,6 +69,11 @@ class BaselineResult(BaseModel):
     dtype: str = Field(description="The dtype the engine served.")
 
 
+def stream_prompt(prompt: str, index: int) -> str:
+    """Stream ``index``'s prompt: both sides of the comparison send exactly these."""
+    return f"{prompt} (stream {index})"
+
+
 def memory_bandwidth_gb_s() -> float:
     """Read bandwidth with every allowed core: the best of a few sums over 1 GiB of float32."""
     import torch
@@ -94,9 +99,9 @@ async def measure(config: BaselineConfig) -> Curve:
     began = time.perf_counter()
     llm = AsyncLLM.from_engine_args(build_engine_args(config.engine, str(model_path), is_cpu=True))
     try:
-        await _stream(llm, config, f"{config.prompt} (stream 0)")  # warm-up, as forkjoin's bench does
+        await _stream(llm, config, stream_prompt(config.prompt, 0))  # warm-up, as forkjoin's bench does
         start_s = time.perf_counter() - began
-        singles = [await _stream(llm, config, f"{config.prompt} (stream {i})") for i in range(config.singles)]
+        singles = [await _stream(llm, config, stream_prompt(config.prompt, i)) for i in range(config.singles)]
         aggregate = {str(n): round(await _streams(llm, config, n), 2) for n in config.streams}
         serial_tokens, _, serial_s = await _stream(llm, config, config.serial_prompt)
     finally:
@@ -113,7 +118,7 @@ async def measure(config: BaselineConfig) -> Curve:
 
 async def _streams(llm, config: BaselineConfig, n: int) -> float:
     began = time.perf_counter()
-    prompts = [f"{config.prompt} (stream {i})" for i in range(n)]
+    prompts = [stream_prompt(config.prompt, i) for i in range(n)]
     results = await asyncio.gather(*(_stream(llm, config, prompt) for prompt in prompts))
     return sum(tokens for tokens, _, _ in results) / (time.perf_counter() - began)
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import GenerateRequest, ReplicaPool
-from actors.baseline import BaselineConfig, BaselineResult, Curve
+from actors.baseline import BaselineConfig, BaselineResult, Curve, stream_prompt
 from actors.config import EngineConfig
 from graphs.errors import ForkjoinError
 from graphs.params import SamplingParams
@@ -118,13 +118,7 @@ async def bench_engine(pool: ReplicaPool, config: BenchConfig, *, engine: str) -
 def stream_request(config: BenchConfig, index: int) -> GenerateRequest:
     """The bench's request number ``index`` (both sides send exactly these)."""
     params = SamplingParams(max_tokens=config.max_tokens)
-    return GenerateRequest(request_id=_rid(), prompt=f"{config.prompt} (stream {index})", params=params)
-
-
-def serial_request(config: BenchConfig) -> GenerateRequest:
-    """The serial prompt as one greedy request capped at ``max_tokens``."""
-    return GenerateRequest(request_id=_rid(), prompt=config.serial_prompt,
-                           params=SamplingParams(max_tokens=config.max_tokens))
+    return GenerateRequest(request_id=_rid(), prompt=stream_prompt(config.prompt, index), params=params)
 
 
 async def _stream(pool: ReplicaPool, config: BenchConfig, index: int) -> tuple[float, float]:
