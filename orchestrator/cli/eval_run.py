@@ -1,7 +1,7 @@
 """``forkjoin eval run``: serial against auto (or parallel) on a dataset, with speed and answer quality.
 
     forkjoin eval run --dataset ../shared/data/parallelprompt_dev.jsonl [--strategy auto|parallel] \\
-        [--limit N] [--repeat K] [--out DIR] [--json] [--judge-url URL --judge-model NAME]
+        [--limit N] [--per-category N] [--repeat K] [--out DIR] [--json] [--judge-url URL --judge-model NAME]
 
 Writes ``DIR/results.parquet``, ``DIR/report.md`` and two plots; ``--json``
 prints one object whose ``summary`` has the dataset figures. Every row is
@@ -32,6 +32,7 @@ def add_run_parser(targets: argparse._SubParsersAction) -> None:
     run.add_argument("--dataset", type=dataset_file, required=True, help="JSONL / CSV / Parquet with a 'prompt' column")
     run.add_argument("--strategy", choices=("auto", "parallel"), default="auto", help="measured against serial")
     run.add_argument("--limit", type=int_range(1), help="only the first N rows")
+    run.add_argument("--per-category", type=int_range(1), help="only the first N rows of each category")
     run.add_argument("--repeat", type=int_range(1, 50), default=1, help="rounds per prompt, median walls (default 1)")
     run.add_argument("--out", default="eval-run", help="directory for results.parquet, report.md, plots")
     run.add_argument("--min-speedup", type=float_range(0.0, inclusive=False), default=1.2,
@@ -48,7 +49,7 @@ def add_run_parser(targets: argparse._SubParsersAction) -> None:
 
 
 def eval_run_command(args: argparse.Namespace) -> int:
-    config = EvalConfig(dataset=args.dataset, strategy=args.strategy, limit=args.limit, repeat=args.repeat,
+    config = EvalConfig(dataset=args.dataset, strategy=args.strategy, limit=args.limit, per_category=args.per_category, repeat=args.repeat,
                         out=args.out, min_speedup=args.min_speedup)
     judge, on_pool = _judge(args)
     engine = options_from_args(args)

@@ -49,6 +49,7 @@ class EvalConfig(BaseModel):
     dataset: Path = Field(description="JSONL / CSV / Parquet rows with a 'prompt' (and optional 'id', 'category').")
     strategy: Literal["auto", "parallel"] = Field("auto", description="The strategy measured against serial.")
     limit: int | None = Field(None, ge=1, description="Only the first N rows.")
+    per_category: int | None = Field(None, ge=1, description="Only the first N rows of each category.")
     repeat: int = Field(1, ge=1, le=50, description="Rounds per prompt (median walls).")
     out: Path = Field(Path("eval-run"), description="Directory for results.parquet, report.md and plots.")
     min_speedup: float = Field(1.2, gt=0, description="auto runs the parallel graph from this predicted speedup.")
@@ -70,8 +71,20 @@ class Prepared:
 
 
 def load(config: EvalConfig) -> list[dict]:
-    """The dataset's rows (at most ``limit``); DatasetError names the file and line of a bad row."""
+    """The dataset's rows (the first ``per_category`` of each category, then at most ``limit``).
+
+    DatasetError names the file and line of a bad row.
+    """
     rows = read_rows(config.dataset, required=("prompt",), types={"prompt": str})
+    if config.per_category:
+        seen: dict[str, int] = {}
+        kept = []
+        for row in rows:
+            category = str(row.get("category") or "")
+            seen[category] = seen.get(category, 0) + 1
+            if seen[category] <= config.per_category:
+                kept.append(row)
+        rows = kept
     rows = rows[: config.limit] if config.limit else rows
     for number, row in enumerate(rows, start=1):
         if not row["prompt"].strip():

@@ -39,6 +39,14 @@ def test_bad_rows_fail_before_any_engine(tmp_path):
         load(EvalConfig(dataset=dataset(tmp_path, [ROWS[0], {"prompt": "  "}])))
 
 
+def test_per_category_keeps_the_first_rows_of_each_category_in_dataset_order(tmp_path):
+    rows = [{"id": f"{c}{i}", "category": c, "prompt": f"p {c}{i}"} for i in range(3) for c in "ab"]
+    kept = load(EvalConfig(dataset=dataset(tmp_path, rows), per_category=2))
+    assert [r["id"] for r in kept] == ["a0", "b0", "a1", "b1"]
+    assert [r["id"] for r in load(EvalConfig(dataset=dataset(tmp_path, rows), per_category=2, limit=3))] == \
+        ["a0", "b0", "a1"]
+
+
 def test_prepare_rejects_prompts_without_a_parallel_plan_and_records_autos_choice(tmp_path):
     config = EvalConfig(dataset=dataset(tmp_path))
     prepared = prepare(load(config), config, DEFAULT_CURVE, CompileOptions())
