@@ -48,6 +48,7 @@ def merge(first: Chunk, second: Chunk) -> Chunk:
         cached_tokens=first.cached_tokens if first.cached_tokens is not None else second.cached_tokens,
         replica=second.replica or first.replica,
         queue_s=second.queue_s if second.queue_s is not None else first.queue_s,
+        engine_ttft_s=second.engine_ttft_s if second.engine_ttft_s is not None else first.engine_ttft_s,
         spans=first.spans + second.spans,
     )
 

@@ -79,6 +79,10 @@ class Chunk(BaseModel):
     queue_s: float | None = Field(
         None, ge=0, description="Last chunk: seconds the request waited in the engine's queue, if the engine says."
     )
+    engine_ttft_s: float | None = Field(
+        None, ge=0, description="Last chunk: seconds from the engine's arrival of the request to its first token, "
+        "as the engine measured it, if it says.",
+    )
     spans: tuple[SpanRecord, ...] = Field(
         (), description="Last chunk: finished engine-side spans of the request, for the driver to export."
     )

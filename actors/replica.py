@@ -61,6 +61,9 @@ class ScriptedSpec(BaseModel):
     fail_on: tuple[str, ...] = Field((), description="Prompt substrings whose requests fail (RequestError).")
     token_delay_s: float = Field(0.01, ge=0, description="Delay before each word.")
     first_token_delay_s: float = Field(0.0, ge=0, description="Delay before the first word.")
+    max_running: int | None = Field(
+        None, ge=1, description="Requests generating at once; the others queue (and report their wait). None: no limit."
+    )
     gpus: int = Field(0, ge=0, le=8, description="Fake GPUs the replica reserves (placement tests).")
     cpus: float = Field(0.25, gt=0, description="CPUs the replica reserves.")
 
@@ -121,6 +124,7 @@ async def build_engine(spec: ScriptedSpec | VllmSpec, name: str) -> Engine:
                 _scripted_responder(spec),
                 token_delay_s=spec.token_delay_s,
                 first_token_delay_s=spec.first_token_delay_s,
+                max_running=spec.max_running,
                 name=name,
             )
         case EngineKind.VLLM:

@@ -5,6 +5,11 @@ by timing, and it injects failures. It never stands in for a model in the
 command line. Tokens are whitespace-delimited words, so counts are exact and
 easy to reason about in tests.
 
+With ``max_running`` it also plays an engine's queue: at most that many
+requests generate at once, the others wait for a slot, and the last chunk
+reports the wait (``queue_s``) and the time from arrival to the first token
+(``engine_ttft_s``), as vLLM does.
+
 Invariant: ``active`` holds exactly the requests whose stream is open; a
 closed or cancelled stream is moved to ``aborted`` in ``finally``.
 """
@@ -75,6 +80,7 @@ class ScriptedEngine:
         *,
         token_delay_s: float = 0.01,
         first_token_delay_s: float = 0.0,
+        max_running: int | None = None,
         name: str = "scripted",
     ) -> None:
         match respond:
@@ -86,6 +92,7 @@ class ScriptedEngine:
                 self._respond = respond
         self.token_delay_s = token_delay_s
         self.first_token_delay_s = first_token_delay_s
+        self._slots = asyncio.Semaphore(max_running) if max_running is not None else None
         self.name = name
         self.calls: list[CallRecord] = []
         self.active: set[str] = set()
@@ -105,7 +112,7 @@ class ScriptedEngine:
         self.calls.append(record)
         self.active.add(request.request_id)
         try:
-            async for chunk in self._play(request):
+            async for chunk in self._queued(request) if self._slots is not None else self._play(request):
                 yield chunk
             record.outcome = "finished"
         except BaseException as exc:
@@ -116,6 +123,20 @@ class ScriptedEngine:
         finally:
             record.end = time.perf_counter()
             self.active.discard(request.request_id)
+
+    async def _queued(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        """``_play`` once a slot is free; the last chunk says how long the request queued."""
+        assert self._slots is not None
+        arrived = time.perf_counter()
+        async with self._slots:
+            queue_s = time.perf_counter() - arrived
+            first: float | None = None
+            async for chunk in self._play(request):
+                if chunk.tokens and first is None:
+                    first = time.perf_counter() - arrived
+                if chunk.finish_reason is not None:
+                    chunk = chunk.model_copy(update={"queue_s": queue_s, "engine_ttft_s": first})
+                yield chunk
 
     async def _play(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         await asyncio.sleep(self.first_token_delay_s)

@@ -4,7 +4,10 @@ The driver puts the W3C trace context of a node's span on the request
 (``GenerateRequest.trace_context``: a ``traceparent`` carrier, see
 :func:`carrier` / :func:`parent_context`). The replica opens its span as a
 child of it (:class:`RequestTrace`), notes the engine's view as chunks pass
-(time to first token, tokens, queue wait, finish reason) and, on the
+(time to first token as the actor saw it, tokens, finish reason; and from
+the last chunk, where the engine reports them, ``forkjoin.queue_wait_s``, the
+time the request waited in the engine's queue before its first scheduling,
+and ``forkjoin.engine_ttft_s``, the engine's own time to first token) and, on the
 stream's last chunk, ends the span and ships it as plain data
 (:class:`SpanRecord` in ``Chunk.spans``).
 
@@ -151,6 +154,8 @@ class RequestTrace:
                 span.set_attribute("forkjoin.stop_reason", chunk.stop_reason)
             if chunk.queue_s is not None:
                 span.set_attribute("forkjoin.queue_wait_s", round(chunk.queue_s, 6))
+            if chunk.engine_ttft_s is not None:
+                span.set_attribute("forkjoin.engine_ttft_s", round(chunk.engine_ttft_s, 6))
 
 
 def to_record(span: ReadableSpan) -> SpanRecord:

@@ -274,6 +274,7 @@ class VllmEngine:
 
     def _chunk(self, out: Any, prompt_tokens: int | None) -> Chunk:
         completion = out.outputs[0]
+        queue_s, ttft_s = engine_timings(getattr(out, "metrics", None)) if out.finished else (None, None)
         return Chunk(
             text=completion.text,
             tokens=len(completion.token_ids),
@@ -282,6 +283,8 @@ class VllmEngine:
             prompt_tokens=prompt_tokens,
             cached_tokens=out.num_cached_tokens if prompt_tokens is not None else None,
             replica=self.name,
+            queue_s=queue_s,
+            engine_ttft_s=ttft_s,
         )
 
     async def _abort(self, request_id: str) -> None:
@@ -416,6 +419,22 @@ def _shutdown_late(building: asyncio.Future) -> None:
     """An engine that finished starting after its caller gave up: shut it down, do not leak it."""
     if not building.cancelled() and building.exception() is None:
         building.result().shutdown()
+
+
+def engine_timings(metrics: Any) -> tuple[float | None, float | None]:
+    """Queue wait and time to first token from vLLM's ``RequestOutput.metrics`` (a ``RequestStateStats``).
+
+    vLLM fills it whenever it logs stats, which the :class:`StatsRecorder` stat logger already
+    turns on, so reading it costs nothing more. Queue wait is EngineCore's SCHEDULED minus QUEUED
+    timestamp (one monotonic clock, the first scheduling: preemptions are not counted); time to
+    first token is the front end's, from the request's arrival. None where vLLM recorded nothing.
+    """
+    if metrics is None:
+        return None, None
+    queued, scheduled = metrics.queued_ts, metrics.scheduled_ts
+    queue_s = max(0.0, scheduled - queued) if queued > 0 and scheduled > 0 else None
+    ttft_s = metrics.first_token_latency if metrics.first_token_latency > 0 else None
+    return queue_s, ttft_s
 
 
 def _stop_string(stop_reason: object) -> str | None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from orchestrator.tracing.timeline import Span, Timeline
 
-COLOURS = {"slot": "#d9d9d9", "first token": "#f2b447", "decode": "#3a7bd5"}
-LEGEND = {"slot": "waiting for a slot", "first token": "to first token (queue, prefill)", "decode": "decoding"}
+COLOURS = {"slot": "#d9d9d9", "queue": "#8e6cc0", "first token": "#f2b447", "decode": "#3a7bd5"}
+LEGEND = {"slot": "waiting for a slot", "queue": "in the engine's queue", "first token": "to first token (prefill)",
+          "decode": "decoding"}
 MIN_WIDTH = 0.004
 """Shortest bar drawn, as a share of the trace's wall time (joins take microseconds)."""
 ROW_HEIGHT = 0.32

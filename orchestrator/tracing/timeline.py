@@ -5,7 +5,8 @@ and groups its spans by trace, each a :class:`Timeline`: the spans as a tree
 in time order. A generate node's bar shows its phases: waiting for an
 engine slot (``forkjoin.slot_wait_s``), waiting for the first token
 (``forkjoin.ttft_s``: the engine's queue and prefill), then decoding; an
-engine span shows queue and prefill, then decoding.
+engine span splits the wait for its first token into the engine's queue
+(``forkjoin.queue_wait_s``, as the engine reports it) and the rest (prefill).
 
 The critical path of a graph run is the chain of nodes that ended it: from the
 node that ended last, step to the dependency (``forkjoin.dependencies``) that
@@ -27,7 +28,7 @@ from orchestrator.datasets import DatasetError, read_rows
 WIDTH = 48
 """Columns of a Gantt bar."""
 
-PHASE_CHARS = {"slot": "░", "first token": "▒", "decode": "█"}
+PHASE_CHARS = {"slot": "░", "queue": "▓", "first token": "▒", "decode": "█"}
 
 
 class TraceFileError(ForkjoinError):
@@ -56,12 +57,14 @@ class Span:
         return self.end - self.start
 
     def phases(self) -> list[tuple[str, float, float]]:
-        """(phase, start, end) pieces of the span: slot wait, to first token, decode; or one 'decode' piece."""
+        """(phase, start, end) pieces: slot wait, engine queue, to first token, decode; or one 'decode' piece."""
         slot = float(self.attributes.get("forkjoin.slot_wait_s", 0.0))
         ttft = self.attributes.get("forkjoin.ttft_s")
         began = min(self.start + slot, self.end)
-        first = min(began + float(ttft), self.end) if ttft is not None else began
-        pieces = [("slot", self.start, began), ("first token", began, first), ("decode", first, self.end)]
+        queued = min(began + float(self.attributes.get("forkjoin.queue_wait_s", 0.0)), self.end)
+        first = max(queued, min(began + float(ttft), self.end)) if ttft is not None else queued
+        pieces = [("slot", self.start, began), ("queue", began, queued), ("first token", queued, first),
+                  ("decode", first, self.end)]
         return [piece for piece in pieces if piece[2] > piece[1]] or [("decode", self.start, self.end)]
 
 
@@ -160,7 +163,7 @@ def show(timeline: Timeline, width: int = WIDTH) -> str:
         mark = "*" if span.span_id in critical else " "
         label = ("  " * depth + span.name)[:30]
         lines.append(f"{mark} {label:<30}{_bar(span, wall, width)} {span.duration:6.2f} s  {_details(span)}".rstrip())
-    lines.append(f"{'':32}{'░ waiting for a slot  ▒ to first token  █ decoding  * critical path':<{width}}")
+    lines.append(f"{'':32}{'░ waiting for a slot  ▓ engine queue  ▒ to first token  █ decoding  * critical path':<{width}}")
     for graph in timeline.graphs():
         lines.extend(["", *_summary(timeline, graph)])
     return "\n".join(lines) + "\n"
@@ -227,7 +230,7 @@ def _summary(timeline: Timeline, graph: Span) -> list[str]:
     path = timeline.critical_path(graph)
     if path:
         lines.append("  critical path: " + " -> ".join(s.node or s.name for s in path))
-        lines.append("  where its time went: " + _spent(path, graph))
+        lines.append("  where its time went: " + _spent(path, graph, timeline))
     return lines
 
 
@@ -244,16 +247,21 @@ def _overlap(spans: list[Span], graph: Span) -> str:
     return ", ".join(parts) or "no generate node"
 
 
-def _spent(path: list[Span], graph: Span) -> str:
-    totals = {"slot": 0.0, "first token": 0.0, "decode": 0.0}
-    joins = 0.0
+def _spent(path: list[Span], graph: Span, timeline: Timeline) -> str:
+    totals = {"slot": 0.0, "queue": 0.0, "first token": 0.0, "decode": 0.0}
+    joins = queued = 0.0
     for span in path:
         if span.attributes.get("forkjoin.kind") != "generate":
             joins += span.duration
             continue
         for phase, start, end in span.phases():
             totals[phase] += end - start
+        queued += sum(float(e.attributes.get("forkjoin.queue_wait_s", 0.0))
+                      for e in timeline.children.get(span.span_id, []))
     outside = max(0.0, graph.duration - sum(totals.values()) - joins)
-    parts = [("waiting for a slot", totals["slot"]), ("to first token", totals["first token"]),
-             ("decoding", totals["decode"]), ("joins", joins), ("between nodes", outside)]
-    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in parts)
+    first = f"to first token {totals['first token']:.2f} s"
+    if queued:
+        first += f" (of which in the engine's queue {queued:.2f} s)"
+    parts = [f"waiting for a slot {totals['slot']:.2f} s", first, f"decoding {totals['decode']:.2f} s",
+             f"joins {joins:.2f} s", f"between nodes {outside:.2f} s"]
+    return ", ".join(parts)

@@ -100,12 +100,13 @@ async def test_errors_of_the_source_reach_the_consumer() -> None:
 
 def test_merge_keeps_first_prompt_fields_and_last_ending() -> None:
     first = Chunk(text="a", tokens=1, prompt_tokens=5, cached_tokens=3, replica="r")
-    last = Chunk(text="b", tokens=2, finish_reason="stop", stop_reason="X", replica="r", queue_s=0.5)
+    last = Chunk(text="b", tokens=2, finish_reason="stop", stop_reason="X", replica="r", queue_s=0.5,
+                 engine_ttft_s=0.7)
     assert merge(first, last) == Chunk(
         text="ab", tokens=3, finish_reason="stop", stop_reason="X", prompt_tokens=5, cached_tokens=3, replica="r",
-        queue_s=0.5,
+        queue_s=0.5, engine_ttft_s=0.7,
     )
     assert set(Chunk.model_fields) == {
         "text", "tokens", "finish_reason", "stop_reason", "prompt_tokens", "cached_tokens", "replica", "queue_s",
-        "spans",
+        "engine_ttft_s", "spans",
     }, "a new Chunk field must be merged here too"
