@@ -87,13 +87,21 @@ class PastaConfig(BaseModel):
         True, description="Tags mode: send the PASTA-LANG system prompt (for models not fine-tuned on it)."
     )
     max_list_items: int = Field(16, ge=1, description="Lists mode: most items forked in one list.")
+    expected_list_items: int = Field(
+        5, ge=1, description="Lists mode: items a list is assumed to have when the budget is shared among forks."
+    )
+    header_max_tokens: int = Field(48, ge=1, description="Lists mode: tokens a request for the next item's header may use.")
     max_forks: int = Field(32, ge=0, description="Most forks one answer may start; later promises are dropped.")
     max_fork_depth: int = Field(
         2, ge=1, description="Forks may fork again down to this depth (main is 0); deeper promises are dropped."
     )
     system: str | None = Field(None, description="System prompt to use instead of the built-in one.")
-    max_tokens: int = Field(512, ge=1, description="Token budget of the main thread, across its segments.")
-    fork_max_tokens: int = Field(256, ge=1, description="Token budget of each fork.")
+    max_tokens: int = Field(
+        512, ge=1,
+        description="Token budget of the main thread, across its segments; in lists mode, of the whole answer "
+        "(main stream and forks together, as the sequential answer's cap).",
+    )
+    fork_max_tokens: int = Field(256, ge=1, description="Token budget of each fork (in lists mode, its largest share).")
     temperature: float = Field(0.0, ge=0.0, description="Sampling temperature; 0 is greedy.")
     timeout_s: float = Field(300.0, gt=0, description="Bound on the whole answer, forks and joins included.")
 

@@ -12,22 +12,32 @@ speculated items are dropped. The main stream then resumes after the joined
 list (and ends at once if the answer is over). A plain answer without lists
 is one request.
 
-State lives in the run (:class:`orchestrator.pasta._Run`): stream records and
-the fork counter. Forks of one list run in one ``TaskGroup``; a fork whose
+Budget: the main stream and every fork draw from one
+:class:`~graphs.pasta.budget.TokenBudget` of ``max_tokens`` (the sequential
+answer's cap), so the forked answer writes about as much as the sequential
+one. A header request reserves ``header_max_tokens``; each fork reserves its
+:func:`~graphs.pasta.budget.fork_share` (at most ``fork_max_tokens``) and its
+prompt tells it that length (:func:`~graphs.pasta.budget.length_hint`).
+Unused reservations return to the budget when a stream ends.
+
+State lives in the run (:class:`orchestrator.pasta._Run`: stream records and
+the fork counter) and in :class:`_Lists` (main-segment counter, the budget). Forks of one list run in one ``TaskGroup``; a fork whose
 request fails leaves its item without elaboration.
 """
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import aclosing
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 
 from actors.engine import GenerateRequest, RequestError
 from graphs.params import SamplingParams
 from graphs.pasta import strip_tags
+from graphs.pasta.budget import TokenBudget, fork_share, length_hint
 from graphs.pasta.lists import Header, ItemEnd, elaboration_end, first_header, next_marker
-from orchestrator.pasta import StreamRecord, _Run, _Written
+from orchestrator.pasta import PastaConfig, StreamRecord, _Run, _Written
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +51,30 @@ class _Streamed:
 
 
 @dataclass(slots=True)
-class _Counter:
+class _Lists:
+    """State of one lists-mode answer beside the run: main segments so far, and the shared budget."""
+
+    budget: TokenBudget
     main: int = 0
+
+
+@contextmanager
+def _reserved(state: _Lists, record: StreamRecord, tokens: int) -> Iterator[int]:
+    """Reserve up to ``tokens`` for the stream ``record``; what it did not generate returns on exit."""
+    granted = state.budget.reserve(tokens)
+    try:
+        yield granted
+    finally:
+        state.budget.settle(granted, min(granted, record.tokens))
 
 
 async def decode_lists(run: _Run) -> _Written:
     """The main thread in lists mode."""
     plain: list[str] = []
     annotated: list[str] = []
-    remaining = run.config.max_tokens
-    counter = _Counter()
-    while remaining > 0:
-        streamed = await _until_header(run, counter, "".join(plain), "", remaining)
-        remaining -= streamed.tokens
+    counter = _Lists(TokenBudget(run.config.max_tokens))
+    while counter.budget.free > 0:
+        streamed = await _until_header(run, counter, "".join(plain), "", counter.budget.free)
         if streamed.header is None:
             plain.append(strip_tags(streamed.text))
             annotated.append(plain[-1])
@@ -62,18 +83,17 @@ async def decode_lists(run: _Run) -> _Written:
         plain.append(before)
         annotated.append(before)
         item = streamed.text[streamed.header.line_start :]
-        written, used = await _list(run, counter, "".join(plain), item, streamed.header, remaining)
-        remaining -= used
+        written = await _list(run, counter, "".join(plain), item, streamed.header)
         plain.append(written.plain)
         annotated.append(written.annotated)
         # Even when the last fork ended the answer, the main stream decides: a fork sees less than it does.
     return _Written("".join(plain), "".join(annotated))
 
 
-def _request(run: _Run, name: str, prefix: str, max_tokens: int) -> GenerateRequest:
+def _request(run: _Run, name: str, prefix: str, max_tokens: int, hint: str = "") -> GenerateRequest:
     return GenerateRequest(
         request_id=f"{run.id}/{name}",
-        prompt=run.prompt,
+        prompt=f"{run.prompt}\n\n{hint}" if hint else run.prompt,
         system=run.system,
         assistant_prefix=prefix,
         params=SamplingParams(max_tokens=max_tokens, temperature=run.config.temperature),
@@ -81,14 +101,22 @@ def _request(run: _Run, name: str, prefix: str, max_tokens: int) -> GenerateRequ
     )
 
 
-async def _until_header(run: _Run, counter: _Counter, prefix: str, lead: str, max_tokens: int) -> _Streamed:
+async def _until_header(run: _Run, counter: _Lists, prefix: str, lead: str, max_tokens: int) -> _Streamed:
     """Stream the main answer until an item header is out; ``lead`` is text the interpreter wrote (a marker).
 
     With a lead, only a header on the lead's own line counts: the next item of the list being written.
     """
+    if counter.budget.free <= 0:
+        return _Streamed("", 0)
     counter.main += 1
     record = StreamRecord(name=f"main-{counter.main}", role="main", start_s=run.now())
     run.streams.append(record)
+    with _reserved(counter, record, max_tokens) as granted:
+        return await _stream_main(run, record, prefix, lead, granted)
+
+
+async def _stream_main(run: _Run, record: StreamRecord, prefix: str, lead: str, max_tokens: int) -> _Streamed:
+    """The main stream's request, cut once an item header is out (see :func:`_until_header`)."""
     text = ""
     try:
         async with aclosing(run.engine.generate(_request(run, record.name, prefix + lead, max_tokens))) as stream:
@@ -124,28 +152,31 @@ def _shift(header: Header, by: int) -> Header:
     return Header(header.line_start + by, header.header_end + by, header.indent, header.marker)
 
 
-async def _list(
-    run: _Run, counter: _Counter, prefix: str, first_item: str, header: Header, remaining: int
-) -> tuple[_Written, int]:
+async def _list(run: _Run, counter: _Lists, prefix: str, first_item: str, header: Header) -> _Written:
     """Fork every item of the list that starts with ``first_item``; returns the joined list."""
     lines = [first_item]
-    used = 0
+    config = run.config
     async with asyncio.TaskGroup() as group:
         view = prefix + first_item
-        forks = [group.create_task(_elaborate(run, view, header.indent))]
+        forks = [group.create_task(_elaborate(run, counter, view, header.indent, _share(counter, config, 0)))]
         marker = header.marker
-        while len(lines) < run.config.max_list_items and remaining - used > 0 and not _ended(forks):
+        while len(lines) < config.max_list_items and counter.budget.free > 0 and not _ended(forks):
             lead = "\n" + header.indent + next_marker(marker)
-            streamed = await _until_header(run, counter, view, lead, remaining - used)
-            used += streamed.tokens
+            streamed = await _until_header(run, counter, view, lead, config.header_max_tokens)
             if streamed.header is None:
                 break
             lines.append(lead[1:] + streamed.text)
             view += "\n" + lines[-1]
-            forks.append(group.create_task(_elaborate(run, prefix + lines[-1], header.indent)))
+            share = _share(counter, config, len(forks))
+            forks.append(group.create_task(_elaborate(run, counter, prefix + lines[-1], header.indent, share)))
             marker = streamed.header.marker
         results = await _keep_until_end(forks)
-    return _join(lines, results), used
+    return _join(lines, results)
+
+
+def _share(counter: _Lists, config: PastaConfig, index: int) -> int:
+    """The ``index``-th fork's tokens, reserved now so the main stream's next header cannot take them."""
+    return fork_share(counter.budget.free, index, expected_items=config.expected_list_items, cap=config.fork_max_tokens)
 
 
 def _ended(forks: list[asyncio.Task[_Streamed]]) -> bool:
@@ -178,20 +209,25 @@ def _join(lines: list[str], results: list[_Streamed]) -> _Written:
     return _Written("".join(plain), "".join(annotated))
 
 
-async def _elaborate(run: _Run, prefix: str, indent: str) -> _Streamed:
-    """One fork in its span (its engine request is a child of it)."""
-    with run.tracer.start_as_current_span(f"pasta.fork fork-{run.forks + 1}"):
-        return await _elaborate_item(run, prefix, indent)
+async def _elaborate(run: _Run, counter: _Lists, prefix: str, indent: str, share: int) -> _Streamed:
+    """One fork in its span (its engine request is a child of it), within its share of the budget.
 
-
-async def _elaborate_item(run: _Run, prefix: str, indent: str) -> _Streamed:
-    """One fork: the item's elaboration, cut where the next item or paragraph begins."""
+    With no share left the item stays without elaboration and no request is made.
+    """
+    if share <= 0:
+        return _Streamed("", 0, end=ItemEnd.NEXT_ITEM)
     run.forks += 1
     record = StreamRecord(name=f"fork-{run.forks}", role="fork", start_s=run.now())
     run.streams.append(record)
+    with run.tracer.start_as_current_span(f"pasta.fork {record.name}"), _reserved(counter, record, share) as granted:
+        return await _elaborate_item(run, record, prefix, indent, granted)
+
+
+async def _elaborate_item(run: _Run, record: StreamRecord, prefix: str, indent: str, tokens: int) -> _Streamed:
+    """One fork: the item's elaboration, cut where the next item or paragraph begins."""
     text = ""
     try:
-        request = _request(run, record.name, prefix, run.config.fork_max_tokens)
+        request = _request(run, record.name, prefix, tokens, length_hint(tokens))
         async with aclosing(run.engine.generate(request)) as stream:
             async for chunk in stream:
                 text += strip_tags(chunk.text)
