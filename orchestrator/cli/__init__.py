@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "orchestrator.cli.eval",
     "orchestrator.cli.batch",
     "orchestrator.cli.trace",
+    "orchestrator.cli.serve",
 )
 
 
@@ -98,10 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> None:
     """Console-script wrapper.
 
-    SIGTERM (``timeout``, ``kill``, a job scheduler) is treated like Ctrl-C:
-    it raises KeyboardInterrupt, so asyncio cancels the run and the engine
-    context managers shut replicas and the embedded Ray down instead of
-    leaving engine processes behind.
+    SIGTERM (``timeout``, ``kill``, a job scheduler) and SIGHUP (a closed
+    terminal or SSH session) are treated like Ctrl-C: they raise
+    KeyboardInterrupt, so asyncio cancels the run and the engine context
+    managers shut replicas and the embedded Ray down instead of leaving engine
+    processes behind. (SIGKILL cannot be caught: see ``cluster.connect``.)
     """
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
     sys.exit(main())
