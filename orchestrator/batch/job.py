@@ -27,6 +27,7 @@ from orchestrator.batch.source import PROMPT, Columns, Prepared, prepare, read_i
 from orchestrator.batch.worker import Job
 from orchestrator.config import RuntimeConfig
 from orchestrator.engines import EngineOptions, open_engine
+from orchestrator.extract_llm import Extractor
 from orchestrator.strategies import Strategy
 
 
@@ -43,12 +44,13 @@ class BatchConfig(BaseModel):
     compile: CompileOptions = Field(default_factory=CompileOptions, description="Compiler knobs.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Scheduler knobs of each actor.")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Ray Data knobs.")
+    extractor: Extractor = Field(Extractor.RULES, description="rules, llm or auto: who gives each prompt its schema.")
 
     def job(self) -> Job:
         """What every row runs with."""
         if self.strategy is Strategy.COMPARE:
             raise BatchInputError("strategy compare is not a batch strategy: use auto, serial or parallel")
-        return Job(strategy=self.strategy, compile=self.compile, runtime=self.runtime)
+        return Job(strategy=self.strategy, compile=self.compile, runtime=self.runtime, extractor=self.extractor)
 
 
 def run_batch(
@@ -79,7 +81,7 @@ def run_batch(
     target = Output.open(Path(output), manifest, resume=config.resume)
     if pool is not None:
         return _run(prepared, target, pool, job, config, progress)
-    with asyncio.Runner() as runner, _engine(runner, engine or EngineOptions()) as started:
+    with held_engine(engine or EngineOptions()) as started:
         return _run(prepared, target, started, job, config, progress)
 
 
@@ -117,6 +119,13 @@ def _manifest(source: str | Path | Any, prepared: Prepared, config: BatchConfig)
         name, identity = "<ray.data.Dataset>", digest.hexdigest()
     return Manifest(input=name, fingerprint=identity, prompt_column=config.columns.prompt,
                     id_column=config.columns.id, format=config.format)
+
+
+@contextmanager
+def held_engine(options: EngineOptions) -> Iterator[ReplicaPool]:
+    """Ray and the replicas opened from ``options``, held open while synchronous code (Ray Data) uses them."""
+    with asyncio.Runner() as runner, _engine(runner, options) as pool:
+        yield pool
 
 
 @contextmanager

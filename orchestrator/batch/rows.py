@@ -52,6 +52,7 @@ class RowResult(BaseModel):
     cached_tokens: int = Field(0, ge=0, description="Prompt tokens served from the prefix cache.")
     wall_s: float = Field(0.0, ge=0, description="Wall time of the row's graph run.")
     ttft_s: float | None = Field(None, description="Time to the run's first generated token.")
+    replicas: list[str] = Field(default_factory=list, description="Replicas that served its generate nodes, sorted.")
     status: RowStatus = Field(description="ok, failed or rejected.")
     error: str | None = Field(None, description="Why the row is not ok, in one line.")
 
@@ -69,6 +70,7 @@ RESULT_SCHEMA = pa.schema(
         pa.field("cached_tokens", pa.int64()),
         pa.field("wall_s", pa.float64()),
         pa.field("ttft_s", pa.float64()),
+        pa.field("replicas", pa.list_(pa.string())),
         pa.field("status", pa.string()),
         pa.field("error", pa.string()),
     ]
@@ -113,6 +115,7 @@ def from_run(prompt: str, chosen: Plan, result: RunResult) -> RowResult:
         cached_tokens=sum(n.cached_tokens or 0 for n in generate),
         wall_s=result.wall_s,
         ttft_s=result.ttft_s,
+        replicas=sorted({n.replica for n in generate if n.replica is not None}),
         status=status,
         error=error,
     )

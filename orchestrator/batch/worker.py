@@ -10,24 +10,30 @@ keeps owning the replicas).
 
 :func:`run_rows` is the engine-agnostic half (no Ray): it never raises for a
 row. A row the compiler rejects is ``rejected``; a dead engine
-(:class:`RunAborted`) fails the rows still running, not the block.
+(:class:`RunAborted`) fails the rows still running, not the block. With the
+``llm`` or ``auto`` extractor, the rows that ask for it get their schema from
+the model first (the same replicas, through the actor's pool); a reply that
+cannot be used leaves the rules' schema, as in ``forkjoin run``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import aclosing
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.engine import EngineError
 from actors.pool import PoolConfig, ReplicaPool
 from actors.replica import ReplicaInfo
-from graphs.compiler import CompileOptions
+from graphs.compiler import CompileOptions, Schema, extract_rules, validate
 from graphs.errors import ForkjoinError
 from orchestrator.batch.rows import RowResult, aborted, from_run, rejected, results_table
 from orchestrator.batch.source import PROMPT, REJECT
 from orchestrator.config import RuntimeConfig
 from orchestrator.errors import RunAborted
+from orchestrator.extract_llm import Extractor, extract_one, wants_engine
 from orchestrator.runtime import Runtime
 from orchestrator.strategies import Plan, Strategy, plan
 
@@ -40,6 +46,7 @@ class Job(BaseModel):
     strategy: Strategy = Field(Strategy.AUTO, description="auto, serial or parallel.")
     compile: CompileOptions = Field(default_factory=CompileOptions, description="Compiler knobs.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Scheduler knobs of each actor.")
+    extractor: Extractor = Field(Extractor.RULES, description="rules, llm or auto: who gives each prompt its schema.")
 
 
 class WorkerSpec(BaseModel):
@@ -58,12 +65,13 @@ async def run_rows(
     """One result per row, in row order; ``problems[i]`` set means row ``i`` is rejected without running."""
     results: list[RowResult | None] = [None] * len(prompts)
     planned: list[tuple[int, Plan]] = []
+    schemas = await _schemas(runtime, prompts, problems, job)
     for index, (prompt, problem) in enumerate(zip(prompts, problems, strict=True)):
         if problem is not None or prompt is None:
             results[index] = rejected(problem or "missing prompt", prompt)
             continue
         try:
-            planned.append((index, plan(prompt, job.strategy, job.compile)))
+            planned.append((index, plan(prompt, job.strategy, job.compile, schema=schemas[index])))
         except ForkjoinError as exc:
             results[index] = rejected(f"compiler: {exc}", prompt)
         except Exception as exc:  # a compiler bug on one row must not stop the corpus; the row names it
@@ -79,6 +87,33 @@ async def run_rows(
                 results[index] = aborted(prompts[index], chosen, str(exc))
     assert all(r is not None for r in results), "every row has a result"
     return results  # type: ignore[return-value]
+
+
+async def _schemas(runtime: Runtime, prompts: list[str | None], problems: list[str | None], job: Job) -> list[Schema | None]:
+    """The model's schema for each row the extractor asks about (None: the rules' schema is used)."""
+    schemas: list[Schema | None] = [None] * len(prompts)
+    if job.extractor is Extractor.RULES or job.strategy is Strategy.SERIAL:
+        return schemas
+    asked = [i for i, (prompt, problem) in enumerate(zip(prompts, problems, strict=True))
+             if problem is None and prompt is not None and _asks(prompt, job.extractor)]
+
+    async def one(index: int) -> None:
+        try:
+            schemas[index] = (await extract_one(runtime.engine, prompts[index], mode=job.extractor)).result
+        except EngineError:
+            pass  # a dead engine fails the row's run next, with its own error
+
+    async with asyncio.TaskGroup() as group:
+        for index in asked:
+            group.create_task(one(index))
+    return schemas
+
+
+def _asks(prompt: str, mode: Extractor) -> bool:
+    try:
+        return wants_engine(validate(extract_rules(prompt)), prompt, mode)
+    except Exception:  # a prompt the rules crash on is rejected when it is planned, with the error
+        return False
 
 
 def output_block(batch: pa.Table, results: list[RowResult]) -> pa.Table:

@@ -16,6 +16,7 @@ from orchestrator.batch.rows import is_context_error, one_line, prompt_hash
 from orchestrator.batch.sink import MANIFEST, Manifest, Output, OutputFormat
 from orchestrator.batch.source import PROMPT, REJECT
 from orchestrator.batch.worker import Job, output_block, run_rows
+from orchestrator.extract_llm import Extractor
 from orchestrator.strategies import Strategy
 
 LIST = "Give one word for each:\n1. red\n2. green\n3. blue"
@@ -142,6 +143,7 @@ async def test_rows_run_and_each_ends_in_one_status(make):
     assert (parallel.strategy, parallel.nodes, parallel.output_tokens) == ("parallel", len(parallel.answer.split("\n")) + 1, 3)
     assert serial.strategy == "serial" and serial.answer == "word" and serial.error is None
     assert serial.prompt_hash == prompt_hash("Why is the sky blue?") and serial.wall_s > 0
+    assert parallel.replicas == serial.replicas == ["scripted"] and results[4].replicas == []
     assert results[2].error == ("node answer failed: The decoder prompt (length 9999) is longer "
                                 "than the maximum model length of 2048")
     assert results[3].error == "node answer failed: engine hiccup" and results[3].answer is None
@@ -172,6 +174,7 @@ async def test_output_block_has_the_schema_and_carries_the_rest(make):
     out = output_block(block, results)
     assert out.schema.names == ["id", "lang", "input_row", *RESULT_SCHEMA.names]
     assert out.schema.field("nodes").type == pa.int32() and out.schema.field("ttft_s").type == pa.float64()
+    assert out.column("replicas").to_pylist() == [["scripted"], []]
     assert out.column("lang").to_pylist() == ["en", "fr"]
     assert out.column("status").to_pylist() == ["ok", "rejected"]
 
@@ -203,3 +206,23 @@ def test_an_existing_output_needs_resume_and_the_same_job(tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(BatchInputError, match=f"other: not a forkjoin batch output \\(no {MANIFEST}\\)"):
         Output.open(tmp_path / "other", manifest(), resume=True)
+
+
+EXTRACTED = json.dumps({"parallelizable": True, "category": "Translation", "template": "Translate into French: {data}",
+                        "context": "", "data": ["the cat sleeps", "the dog barks"], "n": None})
+UNSURE = "Put each of my two sentences into French please, the cat sleeps and also the dog barks"
+
+
+async def test_the_llm_extractor_gives_rows_the_rules_reject_a_parallel_graph(make):
+    engine, runtime = make(lambda r: EXTRACTED if r.json_schema is not None else "mot", token_delay_s=0.001)
+    prompts = [UNSURE, "Why is the sky blue?"]
+    rules = await run_rows(runtime, prompts, [None, None], Job(strategy=Strategy.PARALLEL))
+    assert [r.status for r in rules] == [RowStatus.REJECTED, RowStatus.REJECTED] and engine.calls == []
+    auto = await run_rows(runtime, prompts, [None, None], Job(strategy=Strategy.PARALLEL, extractor=Extractor.AUTO))
+    assert [r.status for r in auto] == [RowStatus.OK, RowStatus.REJECTED]
+    assert (auto[0].strategy, auto[0].nodes, auto[0].category) == ("parallel", 3, "Translation")
+    asked = [c.prompt for c in engine.calls if c.request_id.startswith("extract-")]
+    assert len(asked) == 1 and UNSURE in asked[0]  # the plain question shows no parallel signal: not asked
+    serial = await run_rows(runtime, [UNSURE], [None], Job(strategy=Strategy.SERIAL, extractor=Extractor.LLM))
+    assert serial[0].status is RowStatus.OK
+    assert len([c for c in engine.calls if c.request_id.startswith("extract-")]) == 1  # serial needs no schema
