@@ -29,6 +29,9 @@ from orchestrator.cli.args import int_list, int_range, kv_cache_gib
 from orchestrator.curves import write_curve
 from orchestrator.progress import current_progress
 from orchestrator.cli.pasta import add_bench_parser as add_pasta_bench
+from orchestrator.cli.serve import add_bench_parser as add_serve_bench
+from orchestrator.cli.bench_reliability import add_bench_parsers as add_reliability_benches
+from orchestrator.cli.batch import add_bench_parser as add_batch_bench
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -53,6 +56,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--scripted", action="store_true", help=argparse.SUPPRESS)
     engine.set_defaults(handler=bench_engine_command)
     add_pasta_bench(kinds, name="pasta")
+    add_serve_bench(kinds)
+    add_reliability_benches(kinds)
+    add_batch_bench(kinds)
 
 
 def bench_engine_command(args: argparse.Namespace) -> int:
