@@ -28,6 +28,7 @@ from orchestrator.config import RuntimeConfig
 from orchestrator.extract_llm import extract
 from orchestrator.results import RunResult
 from orchestrator.runtime import Runtime
+from orchestrator.tracing import Telemetry, run_span
 
 
 class Strategy(StrEnum):
@@ -135,9 +136,12 @@ def _plan(requested: Strategy, executed: Strategy, graph: Graph, compiled: Compi
                 prediction=prediction, decision=decision)
 
 
-async def run_plan(engine: Engine, chosen: Plan, config: RuntimeConfig | None = None) -> StrategyRun:
-    """Execute a plan on ``engine``."""
-    result = await Runtime(engine, config).arun(chosen.graph)
+async def run_plan(
+    engine: Engine, chosen: Plan, config: RuntimeConfig | None = None, *, telemetry: Telemetry | None = None
+) -> StrategyRun:
+    """Execute a plan on ``engine``; with ``telemetry``, as one ``forkjoin.run`` span naming its strategy."""
+    with run_span(telemetry, {"forkjoin.strategy": chosen.executed.value}):
+        result = await Runtime(engine, config, telemetry=telemetry).arun(chosen.graph)
     return StrategyRun(strategy=chosen.executed, requested=chosen.requested, result=result,
                        reasons=list(chosen.compiled["reasons"]), graph=graph_dict(chosen.graph),
                        prediction=chosen.prediction, decision=chosen.decision)
@@ -162,12 +166,12 @@ async def run_prompt(
 
 async def compare(
     engine: Engine, prompt: str, *, options: CompileOptions | None = None, config: RuntimeConfig | None = None,
-    schema: Schema | None = None, curve: EngineCurve | None = None,
+    schema: Schema | None = None, curve: EngineCurve | None = None, telemetry: Telemetry | None = None,
 ) -> Comparison:
-    """Run serial then parallel on the same engine; report both and the speedup."""
+    """Run serial then parallel on the same engine; report both and the speedup (each run its own span)."""
     parallel_plan = plan(prompt, Strategy.PARALLEL, options, schema=schema, curve=curve)  # fail before the serial run
-    serial = await run_plan(engine, plan(prompt, Strategy.SERIAL, options), config)
-    parallel = await run_plan(engine, parallel_plan, config)
+    serial = await run_plan(engine, plan(prompt, Strategy.SERIAL, options), config, telemetry=telemetry)
+    parallel = await run_plan(engine, parallel_plan, config, telemetry=telemetry)
     speedup = serial.result.wall_s / parallel.result.wall_s if parallel.result.wall_s > 0 else None
     return Comparison(serial=serial, parallel=parallel, speedup=speedup)
 

@@ -39,6 +39,7 @@ from orchestrator.engines import add_engine_arguments, open_engine, options_from
 from orchestrator.pasta import Interpreter, PastaConfig, PastaMode
 from orchestrator.pasta_bench import BenchRow, Example, annotate_all, run_bench, summarize
 from orchestrator.progress import current_progress
+from orchestrator.tracing import open_telemetry
 
 T = TypeVar("T")
 
@@ -59,6 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="decode one answer with the PASTA-LANG interpreter")
     run.add_argument("prompt", help="the question")
     run.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    run.add_argument("--trace", type=Path, help="append OpenTelemetry spans (JSON lines) to this file")
     _decoding_arguments(run)
     add_engine_arguments(run)
     run.set_defaults(handler=run_command)
@@ -150,7 +152,9 @@ def graph_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     config = _config(args)
-    result = asyncio.run(_on_engine(args, lambda engine: Interpreter(engine, config).answer(args.prompt)))
+    with open_telemetry(args.trace) as telemetry:
+        result = asyncio.run(_on_engine(
+            args, lambda engine: Interpreter(engine, config, telemetry=telemetry).answer(args.prompt)))
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0

@@ -5,6 +5,12 @@ validation passes and the one-node serial graph otherwise; ``serial`` and
 ``parallel`` force a shape; ``--compare`` runs both on the same replicas.
 Without ``--json`` the answer streams in final order (:mod:`orchestrator.ordered`):
 the first branch as it is written, each later one once every branch before it is done.
+
+One engine per command: when ``--extractor llm|auto`` asks the model for the
+prompt's schema, the run is planned on the same engine after the reply (so
+the plan's errors come after the engine start only then). ``--trace`` writes
+every span; ``--compare`` traces one ``forkjoin.compare`` span holding a
+``forkjoin.run`` span per run, each naming its strategy.
 """
 
 from __future__ import annotations
@@ -15,19 +21,21 @@ import json
 import sys
 from pathlib import Path
 
+from actors.engine import Engine
 from graphs import Graph, GraphError
-from graphs.compiler import CompileOptions, graph_dict
+from graphs.compiler import CompileOptions, Schema, extract_rules, graph_dict, validate
 from orchestrator.cli.args import input_file, int_range, positive_float, positive_int
-from orchestrator.cli.compile import add_extractor_argument, extract_with_engine
+from orchestrator.cli.compile import add_extractor_argument
 from orchestrator.cli.graph import load_graph
 from orchestrator.config import RuntimeConfig
 from orchestrator.curves import load_curve
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
-from orchestrator.results import RunResult
+from orchestrator.extract_llm import Extractor, extract_one, wants_engine
 from orchestrator.ordered import AnswerStream
+from orchestrator.results import RunResult
 from orchestrator.runtime import Runtime
-from orchestrator.strategies import Plan, Strategy, compare, plan
-from orchestrator.tracing import Telemetry, run_span
+from orchestrator.strategies import Comparison, Plan, Strategy, compare, plan
+from orchestrator.tracing import Telemetry, open_telemetry, run_span
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,36 +65,45 @@ def compile_options(args: argparse.Namespace) -> CompileOptions:
     return CompileOptions(max_fanout=args.max_fanout, **tokens)
 
 
-def _plan(args: argparse.Namespace) -> Plan | tuple[Graph, str]:
+def _early(args: argparse.Namespace) -> Plan | Graph | None:
+    """What is decided before any engine starts: the graph file, or the plan when the rules give the schema.
+
+    None: the extractor asks the model for this prompt's schema, so the plan waits for the engine (the
+    same engine then runs it).
+    """
     if args.graph and args.prompt:
         raise GraphError("give either a PROMPT or --graph FILE, not both")
     if args.graph:
         if args.compare or args.strategy != "auto":
             raise GraphError("--strategy and --compare apply to a PROMPT, not to --graph")
-        return load_graph(args.graph), "graph"
+        graph = load_graph(args.graph)
+        graph.validate()
+        return graph
     if not args.prompt or not args.prompt.strip():
         raise GraphError("nothing to run: give a PROMPT or --graph FILE")
+    mode = Extractor(args.extractor)
+    if wants_engine(validate(extract_rules(args.prompt)), args.prompt, mode):
+        return None
+    return _planned(args, None)
+
+
+def _planned(args: argparse.Namespace, schema: Schema | None) -> Plan:
     strategy = Strategy.COMPARE if args.compare else Strategy(args.strategy)
     curve = load_curve(options_from_args(args).model_name)
-    schema = extract_with_engine(args, [args.prompt])[0].result  # rules unless --extractor llm|auto
     return plan(args.prompt, strategy, compile_options(args), curve=curve, min_speedup=args.min_speedup, schema=schema)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    chosen = _plan(args)
+    early = _early(args)
     options = options_from_args(args)
     config = RuntimeConfig(max_concurrency=args.max_concurrency, node_timeout_s=args.node_timeout)
-    if args.compare:
-        return _compare(args, options, config)
-    graph, strategy = chosen if isinstance(chosen, tuple) else (chosen.graph, chosen.executed.value)
-    graph.validate()
-    telemetry = Telemetry.from_env(trace_file=args.trace)
-    span = {"forkjoin.strategy": strategy, "forkjoin.model": options.model_name}
-    try:
-        result = asyncio.run(_execute(graph, options, config, telemetry, span, stream=not args.json))
-    finally:
-        if telemetry is not None:
-            telemetry.shutdown()
+    with open_telemetry(args.trace) as telemetry:
+        session = _Session(args, options, config, telemetry)
+        outcome = asyncio.run(session.execute(early))
+    if isinstance(outcome, Comparison):
+        return _print_comparison(args, outcome, options)
+    chosen, result = outcome
+    graph, strategy = _shape(chosen)
     report = run_report(graph_dict(graph), result, strategy=strategy, options=options)
     if isinstance(chosen, Plan):
         report["compile"] = {k: chosen.compiled[k] for k in ("category", "validation_tier", "reasons", "dependencies")}
@@ -100,15 +117,45 @@ def run_command(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-async def _execute(
-    graph: Graph, options: EngineOptions, config: RuntimeConfig, telemetry: Telemetry | None, span: dict, *, stream: bool
-) -> RunResult:
-    async with open_engine(options) as engine:
-        runtime = Runtime(engine, config, telemetry=telemetry)
-        with run_span(telemetry, span):
-            if not stream:
-                return await runtime.arun(graph)
-            return await _streamer(runtime.astream(graph))
+def _shape(chosen: Plan | Graph) -> tuple[Graph, str]:
+    """The graph that runs and the strategy its report names."""
+    return (chosen, "graph") if isinstance(chosen, Graph) else (chosen.graph, chosen.executed.value)
+
+
+class _Session:
+    """One engine for the whole command: the LLM extractor (when it is asked) and the run(s) share it."""
+
+    def __init__(self, args: argparse.Namespace, options: EngineOptions, config: RuntimeConfig,
+                 telemetry: Telemetry | None) -> None:
+        self.args, self.options, self.config, self.telemetry = args, options, config, telemetry
+
+    async def execute(self, early: Plan | Graph | None) -> Comparison | tuple[Plan | Graph, RunResult]:
+        async with open_engine(self.options) as engine:
+            schema = None
+            if early is None:
+                mode = Extractor(self.args.extractor)
+                schema = (await extract_one(engine, self.args.prompt, mode=mode)).result
+            if self.args.compare:
+                return await self._compare(engine, schema)
+            chosen = early if early is not None else _planned(self.args, schema)
+            graph, strategy = _shape(chosen)
+            runtime = Runtime(engine, self.config, telemetry=self.telemetry)
+            with run_span(self.telemetry, {"forkjoin.strategy": strategy, "forkjoin.model": self.options.model_name}):
+                if self.args.json:
+                    return chosen, await runtime.arun(graph)
+                return chosen, await _streamer(runtime.astream(graph))
+
+    async def _compare(self, engine: Engine, schema: Schema | None) -> Comparison:
+        """Serial then parallel; traced as one ``forkjoin.compare`` span holding a ``forkjoin.run`` span each."""
+        attributes = {"forkjoin.strategy": "compare", "forkjoin.model": self.options.model_name}
+        with run_span(self.telemetry, attributes, name="forkjoin.compare") as span:
+            outcome = await compare(
+                engine, self.args.prompt, options=compile_options(self.args), config=self.config, schema=schema,
+                curve=load_curve(self.options.model_name), telemetry=self.telemetry,
+            )
+            if outcome.speedup is not None:
+                span.set_attribute("forkjoin.speedup", round(outcome.speedup, 4))
+        return outcome
 
 
 async def _streamer(answer: AnswerStream) -> RunResult:
@@ -119,12 +166,7 @@ async def _streamer(answer: AnswerStream) -> RunResult:
     return answer.result
 
 
-def _compare(args: argparse.Namespace, options: EngineOptions, config: RuntimeConfig) -> int:
-    async def both():
-        async with open_engine(options) as engine:
-            return await compare(engine, args.prompt, options=compile_options(args), config=config)
-
-    outcome = asyncio.run(both())
+def _print_comparison(args: argparse.Namespace, outcome: Comparison, options: EngineOptions) -> int:
     reports = {
         name: run_report(run.graph, run.result, strategy=run.strategy.value, options=options)
         for name, run in (("serial", outcome.serial), ("parallel", outcome.parallel))

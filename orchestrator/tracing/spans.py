@@ -106,10 +106,15 @@ def _attributes(record: NodeRecord, ready: float) -> dict[str, str | int | float
 
 
 @contextmanager
-def run_span(telemetry: Telemetry | None, attributes: dict[str, str | int | float]) -> Iterator[Span]:
-    """The span of one request (``forkjoin.run``: a prompt, its strategy); graph runs inside are its children."""
+def run_span(
+    telemetry: Telemetry | None, attributes: dict[str, str | int | float], *, name: str = "forkjoin.run"
+) -> Iterator[Span]:
+    """The span of one request (``forkjoin.run``: a prompt, its strategy); graph runs inside are its children.
+
+    ``name`` names a span that holds several runs (``forkjoin.compare``: the serial and the parallel run).
+    """
     tracer = telemetry.tracer if telemetry is not None else _OFF
-    with tracer.start_as_current_span("forkjoin.run", attributes=attributes) as span:
+    with tracer.start_as_current_span(name, attributes=attributes) as span:
         yield span
 
 

@@ -25,7 +25,8 @@ trace per request whichever replicas served it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -98,6 +99,17 @@ class Telemetry:
         """Flush and stop every exporter (idempotent)."""
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
+
+
+@contextmanager
+def open_telemetry(trace_file: Path | None = None) -> Iterator[Telemetry | None]:
+    """A command's telemetry (:meth:`Telemetry.from_env`), flushed and shut down when the block ends."""
+    telemetry = Telemetry.from_env(trace_file=trace_file)
+    try:
+        yield telemetry
+    finally:
+        if telemetry is not None:
+            telemetry.shutdown()
 
 
 def file_processor(out: Path | IO[str]) -> SpanProcessor:

@@ -224,7 +224,10 @@ def _summary(timeline: Timeline, graph: Span) -> list[str]:
     nodes = [s for s in timeline.children.get(graph.span_id, []) if s.node is not None]
     generates = [s for s in nodes if s.attributes.get("forkjoin.kind") == "generate"]
     busy = sum(s.duration for s in generates)
-    lines = [f"graph run {graph.attributes.get('forkjoin.run_id', graph.span_id)}: {graph.duration:.2f} s, "
+    run = next((s for s in timeline.spans if s.span_id == graph.parent_id), None)
+    strategy = run.attributes.get("forkjoin.strategy") if run is not None else None
+    name = str(graph.attributes.get("forkjoin.run_id", graph.span_id)) + (f" ({strategy})" if strategy else "")
+    lines = [f"graph run {name}: {graph.duration:.2f} s, "
              f"{len(nodes)} nodes ran, generate time {busy:.2f} s ({busy / max(graph.duration, 1e-9):.1f}x the wall)"]
     lines.append("  overlap: " + _overlap(generates, graph))
     path = timeline.critical_path(graph)
