@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphs.compiler import Schema, compile_prompt
+from orchestrator.bench import percentile
 from orchestrator.datasets import read_rows
 
 
@@ -119,6 +120,21 @@ class ExtractorCost(BaseModel):
     fell_back: int = Field(description="Engine replies that were unusable (the rules' schema was kept).")
     seconds_total: float = Field(description="Sum of the engine calls' wall times, seconds.")
     seconds_mean: float | None = Field(description="Mean wall time of one engine call (None when none was made).")
+    seconds_p50: float | None = Field(None, description="Median (nearest rank) wall time of one engine call (None: no call).")
+    seconds_p90: float | None = Field(None, description="90th percentile of one engine call's wall time (None: no call).")
+    seconds_per_prompt: float | None = Field(
+        None, description="Extra latency per prompt on average: seconds_total over every prompt extracted, asked or not."
+    )
+
+    @classmethod
+    def from_calls(cls, prompts: int, seconds: list[float], fell_back: int) -> ExtractorCost:
+        """The cost of ``prompts`` extractions whose engine calls took ``seconds`` (one entry per call)."""
+        total = sum(seconds)
+        return cls(prompts=prompts, asked=len(seconds), fell_back=fell_back, seconds_total=total,
+                   seconds_mean=total / len(seconds) if seconds else None,
+                   seconds_p50=percentile(seconds, 50) if seconds else None,
+                   seconds_p90=percentile(seconds, 90) if seconds else None,
+                   seconds_per_prompt=total / prompts if prompts else None)
 
 
 class Report(BaseModel):
@@ -128,6 +144,8 @@ class Report(BaseModel):
 
     dataset: str = Field(description="Path of the annotated set.")
     extractor: str = Field("rules", description="Which extractor produced the schemas (rules, llm, auto).")
+    part: Part | None = Field(None, description="The only part of the set scored (None: both).")
+    limit: int | None = Field(None, description="Rows scored per file at most (None: all).")
     overall: Tally = Field(description="All rows.")
     categories: list[Tally] = Field(description="One tally per reference category.")
     parts: dict[Part, Breakdown] = Field(description="The same tallies for the tuning and the check part.")
@@ -139,6 +157,24 @@ class Report(BaseModel):
 def load_prompts(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a prompt file (JSON lines, CSV or Parquet), each with a string ``prompt``."""
     return read_rows(path, required=("prompt",), types={"prompt": str})
+
+
+def select_rows(rows: list[dict[str, Any]], part: Part | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """The rows of ``part`` (every row when None), at most the first ``limit`` of them."""
+    chosen = [row for row in rows if part is None or split_part(_row_id(row)) is part]
+    return chosen[:limit] if limit is not None else chosen
+
+
+def scored_prompts(dataset: str | Path, negatives: Iterable[str | Path] = (), *, part: Part | None = None,
+                   limit: int | None = None) -> list[str]:
+    """The distinct prompts :func:`evaluate` scores with the same arguments, in file order."""
+    rows = select_rows(load_prompts(dataset), part, limit)
+    rows += [row for path in negatives for row in load_prompts(path)[:limit]]
+    return list(dict.fromkeys(row["prompt"] for row in rows))
+
+
+def _row_id(row: dict[str, Any]) -> str:
+    return str(row.get("id", row["prompt"]))
 
 
 def normalize(item: str) -> str:
@@ -204,30 +240,33 @@ def false_positives(
 def evaluate(
     dataset: str | Path, negatives: Iterable[str | Path] = (), *,
     schemas: Mapping[str, Schema] | None = None, extractor: str = "rules",
-    on_row: Callable[[int], None] | None = None,
+    on_row: Callable[[int], None] | None = None, part: Part | None = None, limit: int | None = None,
 ) -> Report:
     """Score ``dataset`` (all rows, and its tuning and check parts) and list false positives on each negative set.
 
     ``schemas`` maps a prompt to the schema another extractor gave it; prompts
-    not in it are extracted by the rules. Every file is read before any row
-    is scored; ``on_row(total)`` is called after each row (dataset and
-    negatives) with the number of rows in all of them.
+    not in it are extracted by the rules. ``part`` scores only that part of
+    the set and ``limit`` at most the first N rows of it and of each negative
+    set (:func:`scored_prompts` lists the same prompts). Every file is read
+    before any row is scored; ``on_row(total)`` is called after each row
+    (dataset and negatives) with the number of rows in all of them.
     """
     known = schemas or {}
     whole = Breakdown.empty()
-    parts = {part: Breakdown.empty() for part in Part}
-    rows = load_prompts(dataset)
-    negative_rows = {str(p): load_prompts(p) for p in negatives}
+    parts = {p: Breakdown.empty() for p in Part}
+    rows = select_rows(load_prompts(dataset), part, limit)
+    negative_rows = {str(p): load_prompts(p)[:limit] for p in negatives}
     total = len(rows) + sum(len(negative) for negative in negative_rows.values())
     counted = on_row or (lambda _: None)
     for row in rows:
         category = str(row.get("category") or "unknown")
-        part = parts[split_part(str(row.get("id", row["prompt"])))]
-        score_row(row, whole.category(category), whole.overall, part.category(category), part.overall,
+        own = parts[split_part(_row_id(row))]
+        score_row(row, whole.category(category), whole.overall, own.category(category), own.overall,
                   schema=known.get(row["prompt"]))
         counted(total)
     return Report(
-        dataset=str(dataset), extractor=extractor, overall=whole.overall, categories=whole.categories, parts=parts,
+        dataset=str(dataset), extractor=extractor, part=part, limit=limit, overall=whole.overall,
+        categories=whole.categories, parts=parts,
         negatives={p: false_positives(rows, known, on_row=lambda: counted(total)) for p, rows in negative_rows.items()},
         negative_rows={p: len(rows) for p, rows in negative_rows.items()},
     )
