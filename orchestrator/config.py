@@ -19,6 +19,9 @@ class RuntimeConfig(BaseModel):
     node_timeout_s: float = Field(
         300.0, gt=0, description="Default time a generate node may take once it holds a slot."
     )
+    stop_loops: bool = Field(
+        True, description="End a generate node whose text falls into a loop (graphs.repetition), finish reason 'loop'."
+    )
     run_timeout_s: float | None = Field(
         None, gt=0, description="Bound on one whole graph run; unbounded only if nodes are."
     )

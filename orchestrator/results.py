@@ -38,7 +38,9 @@ class NodeResult(BaseModel):
     ttft_s: float | None = Field(None, description="When its first token arrived.")
     end_s: float | None = Field(None, description="When it finished.")
     replica: str | None = Field(None, description="Replica that generated it.")
-    finish_reason: str | None = Field(None, description="Engine's finish reason: stop or length.")
+    finish_reason: str | None = Field(
+        None, description="Engine's finish reason (stop, length), or loop when the runtime ended a loop."
+    )
     error: str | None = Field(None, description="Why it failed, or which dependency made it skip.")
 
 

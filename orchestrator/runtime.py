@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from actors.engine import Engine, EngineDeadError, GenerateRequest, RequestError
 from graphs import CombineNode, GenerateNode, Graph, GraphError, ScopeNode, render
+from graphs.repetition import LoopGuard
 from orchestrator.config import RuntimeConfig
 from orchestrator.errors import NodeFailed, NodeTimeout, RunAborted
 from orchestrator.ordered import AnswerStream
@@ -221,6 +222,7 @@ class Runtime:
 
     async def _stream(self, run: _Run, name: str, request: GenerateRequest, record: NodeRecord) -> str:
         parts: list[str] = []
+        guard = LoopGuard() if self.config.stop_loops else None
         self.in_flight += 1
         try:
             async with aclosing(self.engine.generate(request)) as stream:
@@ -236,6 +238,9 @@ class Runtime:
                     if chunk.text:
                         parts.append(chunk.text)
                         run.on_event(RunEvent("token", name, text=chunk.text))
+                        if guard is not None and guard.feed(chunk.text):
+                            record.finish_reason = "loop"
+                            break  # closing the stream aborts the engine request
         finally:
             self.in_flight -= 1
         return "".join(parts)

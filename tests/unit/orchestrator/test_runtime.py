@@ -253,3 +253,26 @@ async def test_the_rendered_assistant_prefix_reaches_the_engine(make) -> None:
     assert result.ok and result.node("second").text == "blue"
     prefixes = {call.request_id.rsplit("/", 1)[-1]: call.assistant_prefix for call in engine.calls}
     assert prefixes == {"first": "", "second": "First: red. Then {x}:"}
+
+
+LOOP = "The same sentence comes again and again in this answer. "
+
+
+async def test_a_node_that_falls_into_a_loop_is_stopped_and_its_request_aborted(make) -> None:
+    g = Graph()
+    g.generate("loop", name="loop", max_tokens=2000)
+    engine, runtime = make({"loop": "Start. " + LOOP * 60}, token_delay_s=0.0)
+    result = await runtime.arun(g)
+    record = result.node("loop")
+    assert record.status is NodeStatus.DONE and record.finish_reason == "loop"
+    assert record.text.startswith("Start. " + LOOP * 4) and len(record.text) < len("Start. " + LOOP * 10)
+    assert [c.outcome for c in engine.calls] == ["aborted"]
+
+
+async def test_loops_run_to_the_end_when_loop_stopping_is_off(make) -> None:
+    g = Graph()
+    g.generate("loop", name="loop", max_tokens=2000)
+    engine, runtime = make({"loop": LOOP * 20}, token_delay_s=0.0, config=RuntimeConfig(stop_loops=False))
+    result = await runtime.arun(g)
+    assert result.node("loop").text == (LOOP * 20).strip()
+    assert result.node("loop").finish_reason == "stop"
