@@ -1,4 +1,4 @@
-"""``forkjoin serve``: an OpenAI-compatible endpoint on Ray Serve in front of the replica pool.
+"""``forkjoin serve``: an OpenAI-compatible endpoint on Ray Serve in front of the replica pool; ``bench serve``.
 
 Starts Ray (embedded or joined) and the engine replicas as ``forkjoin run``
 does (:func:`orchestrator.engines.open_engine`), then the Serve application
@@ -6,6 +6,10 @@ of :mod:`orchestrator.serving.deployment`, prints the base URL on stdout and
 serves until Ctrl-C or SIGTERM, which shut Serve down, then the replicas,
 then an embedded Ray: nothing is left running. Flags are checked, and the
 address is checked to be free, before any engine starts.
+
+``forkjoin bench serve`` (:mod:`orchestrator.serving.bench`) measures plain
+``vllm serve`` and then ``forkjoin serve`` on the same mixed workload; its
+prompt files are read before either server starts.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ import asyncio
 import os
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
+from actors.config import EngineConfig
 from graphs.errors import ForkjoinError
-from orchestrator.cli.args import int_range
+from orchestrator.cli.args import dataset_file, int_range
 from orchestrator.config import RuntimeConfig
+from orchestrator.datasets import read_rows
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
 from orchestrator.progress import current_progress
 from orchestrator.serving.service import ServiceConfig
@@ -89,3 +97,64 @@ def check_free(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+LISTS = "../shared/data/parallelprompt_dev.jsonl"
+PLAINS = "../shared/data/dolly200.jsonl"
+
+
+def add_bench_parser(kinds: argparse._SubParsersAction) -> None:
+    """``forkjoin bench serve`` (registered by orchestrator.cli.bench)."""
+    bench = kinds.add_parser("serve", help="forkjoin serve against plain vllm serve: K clients, mixed prompts")
+    bench.add_argument("--lists", type=dataset_file, default=LISTS, help=f"list-style prompts (default {LISTS})")
+    bench.add_argument("--plains", type=dataset_file, default=PLAINS, help=f"plain prompts (default {PLAINS})")
+    bench.add_argument("--limit", type=int_range(1, 100000), default=8, help="prompts of each kind (default 8)")
+    bench.add_argument("--clients", type=int_range(1, 256), default=4, help="concurrent clients (default 4)")
+    bench.add_argument("--max-tokens", type=int_range(1, 32768), default=256, help="max_tokens per request (default 256)")
+    bench.add_argument("--port", type=int_range(1, 65535), default=8000, help="port of both servers (default 8000)")
+    bench.add_argument("--no-baseline", action="store_true", help="measure forkjoin serve only")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    add_engine_arguments(bench)
+    bench.set_defaults(handler=bench_serve_command)
+
+
+def bench_serve_command(args: argparse.Namespace) -> int:
+    from orchestrator.serving import bench
+
+    prompts = {kind: [row["prompt"] for row in read_rows(path, required=("prompt",))][: args.limit]
+               for kind, path in (("list", args.lists), ("plain", args.plains))}
+    check_free("127.0.0.1", args.port)
+    options = options_from_args(args)
+    config = bench.BenchServeConfig(clients=args.clients, max_tokens=args.max_tokens)
+    work = bench.workload(prompts["list"], prompts["plain"])
+    progress = current_progress()
+    baseline = None
+    if not args.no_baseline:
+        engine = EngineConfig(model=options.model_name, max_model_len=options.max_model_len,
+                              kv_cache_gib=options.kv_cache_gib)
+        with tempfile.TemporaryDirectory(prefix="fj-bench-serve-") as scratch:
+            with progress.status(f"plain vllm serve: starting {engine.model}, then {len(work)} requests"):
+                with bench.plain_vllm(engine, options.model_name, args.port, Path(scratch) / "vllm.log") as url:
+                    samples, wall = asyncio.run(bench.drive(url, options.model_name, work, config))
+        baseline = bench.summarize("vllm", samples, wall)
+    with progress.status(f"forkjoin serve: starting, then {len(work)} requests"):
+        samples, wall = asyncio.run(_bench_forkjoin(options, args.port, work, config))
+    mine = bench.summarize("forkjoin", samples, wall)
+    report = bench.ServeBench(config=config, prompts={k: len(v) for k, v in prompts.items()}, vllm=baseline,
+                              forkjoin=mine, p50_ratio=bench.compare(baseline, mine))
+    print(report.model_dump_json(indent=2) if args.json else bench.table(report))
+    return 0
+
+
+async def _bench_forkjoin(options: EngineOptions, port: int, work: list[tuple[str, str]], config) -> tuple:
+    from orchestrator.serving import bench, deployment
+
+    service = ServiceConfig(model=options.model_name, max_pending=max(32, config.clients * 2),
+                            default_max_tokens=config.max_tokens)
+    async with open_engine(options) as pool:
+        spec = deployment.ServeSpec(service=service, pool=pool.config, replicas=pool.replicas)
+        try:
+            url = await asyncio.to_thread(deployment.start, spec, host="127.0.0.1", port=port)
+            return await bench.drive(url, options.model_name, work, config)
+        finally:
+            await asyncio.to_thread(deployment.stop)
