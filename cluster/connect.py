@@ -6,6 +6,9 @@
   short temp dir of its own (``/tmp/fj-<pid>``: Ray's socket paths are length
   limited), no dashboard unless asked, stopped with ``ray.shutdown()`` at exit.
   It never runs ``ray stop``, which kills every Ray process on the host.
+  Nothing outlives the driver, even a SIGKILLed one: Ray binds the GCS and
+  the raylet to it with a parent-death signal, and :func:`export_fate_sharing`
+  extends that to the raylet's agents and vLLM's EngineCore and workers.
 * join (an address, or ``RAY_ADDRESS``): connect to a running cluster. The
   address is probed with a bounded TCP connect first, so an unreachable
   cluster is a one-line :class:`ClusterError`, never a hang; the cluster is
@@ -54,6 +57,8 @@ EMBEDDED_RAY_ENV = {
     "RAY_task_events_report_interval_ms": "0",
     "RAY_event_stats": "0",
 }
+FATE_SITE_DIR = Path(__file__).resolve().parent / "fate_site"
+"""A ``sitecustomize`` that sets PR_SET_PDEATHSIG in the raylet's agents and vLLM's spawned processes."""
 _AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
@@ -119,6 +124,7 @@ def _embedded(config: ClusterConfig) -> Iterator[ClusterInfo]:
     temp_dir = Path(config.temp_dir or f"/tmp/fj-{os.getpid()}")
     _prepare_local_auth()
     export_project_path()
+    export_fate_sharing()
     for variable, value in EMBEDDED_RAY_ENV.items():
         os.environ.setdefault(variable, value)
     try:
@@ -185,10 +191,22 @@ def export_project_path() -> None:
     the checkout that holds this package goes on ``PYTHONPATH`` (a no-op for an
     installed forkjoin). Joined clusters get the code from ``--working-dir``.
     """
-    root = str(Path(__file__).resolve().parents[1])
+    _prepend_pythonpath(str(Path(__file__).resolve().parents[1]))
+
+
+def export_fate_sharing() -> None:
+    """Make the embedded cluster's agents and vLLM's processes die with their parents (SIGKILL included).
+
+    Puts :data:`FATE_SITE_DIR` (a ``sitecustomize``, see its docstring) first on
+    ``PYTHONPATH``, which every process of the cluster inherits.
+    """
+    _prepend_pythonpath(str(FATE_SITE_DIR))
+
+
+def _prepend_pythonpath(entry: str) -> None:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    if entry not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([entry, *paths])
 
 
 def _prepare_local_auth() -> None:

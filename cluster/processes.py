@@ -1,0 +1,72 @@
+"""The processes of one run, found by what belongs to that run only (Linux ``/proc``).
+
+A run is identified by its session (a driver started with ``start_new_session``:
+every process it starts inherits the session id unless it calls ``setsid``) and
+by its Ray temp dir (every Ray process, and every vLLM process a Ray worker
+spawns, holds a log file there open). Never by a process name, which other
+runs share. Zombies are left out: they hold no memory and wait only for a reaper.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROC = Path("/proc")
+NAME_CHARS = 80
+
+
+class ProcessInfo(BaseModel):
+    """One live process of a run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pid: int = Field(description="Process id.")
+    ppid: int = Field(description="Parent process id (1 once orphaned).")
+    session: int = Field(description="Session id.")
+    name: str = Field(description="Command line (or title a process set), shortened.")
+
+
+def run_processes(session: int | None = None, temp_dir: str | Path | None = None) -> list[ProcessInfo]:
+    """Live processes in ``session``, or with a file open under ``temp_dir``, sorted by pid."""
+    prefix = None if temp_dir is None else str(Path(temp_dir).resolve()).rstrip("/") + "/"
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        info = _read(entry)
+        if info is None:
+            continue
+        if info.session == session or (prefix is not None and _holds_file_under(entry, prefix)):
+            found.append(info)
+    return sorted(found, key=lambda p: p.pid)
+
+
+def _read(entry: Path) -> ProcessInfo | None:
+    """The process behind ``/proc/<pid>``, or None when it is gone or a zombie."""
+    try:
+        stat = (entry / "stat").read_text()
+        raw = (entry / "cmdline").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    name = raw.replace(b"\0", b" ").decode(errors="replace").strip()[:NAME_CHARS]
+    return ProcessInfo(pid=int(entry.name), ppid=int(fields[1]), session=int(fields[3]), name=name)
+
+
+def _holds_file_under(entry: Path, prefix: str) -> bool:
+    try:
+        fds = list((entry / "fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd).startswith(prefix):
+                return True
+        except OSError:
+            continue
+    return False
