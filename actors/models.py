@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from graphs.errors import ForkjoinError
 
 MARKER = "forkjoin-source.sha256"
+TRAINED_MARKER = "forkjoin-trained.json"
+"""A model fine-tuned here (``forkjoin pasta train``) carries this record of how it was made."""
 CONVERT_TIMEOUT_S = 1800.0
 _BLOCK = 16 << 20
 
@@ -100,7 +103,7 @@ class ModelInfo(BaseModel):
 
     name: str = Field(description="Registry name.")
     description: str = Field(description="What the model is.")
-    role: str = Field(description="'default', 'test' or ''.")
+    role: str = Field(description="'default', 'test', 'trained' (fine-tuned here) or ''.")
     state: ModelState = Field(description="Whether it can be loaded now.")
     path: Path = Field(description="Where the prepared directory is (or will be).")
 
@@ -145,6 +148,8 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
     """The directory to load for a registry name, a Hugging Face directory or a prepared .gguf."""
     if name_or_path in REGISTRY:
         return _resolve_registered(REGISTRY[name_or_path])
+    if name_or_path in trained_models():
+        return ResolvedModel(name=name_or_path, path=cache_dir() / name_or_path)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -216,10 +221,27 @@ def model_state(spec: ModelSpec) -> ModelState:
     return ModelState.READY
 
 
+def trained_models() -> dict[str, dict]:
+    """Models fine-tuned into the cache, by name: their training records (``TRAINED_MARKER``)."""
+    root = cache_dir()
+    if not root.is_dir():
+        return {}
+    found = {}
+    for marker in sorted(root.glob(f"*/{TRAINED_MARKER}")):
+        if (marker.parent / "config.json").is_file() and not marker.parent.name.startswith("."):
+            found[marker.parent.name] = json.loads(marker.read_text())
+    return found
+
+
 def list_models() -> list[ModelInfo]:
-    """Every registry model with its state on this machine."""
+    """Every registry model with its state on this machine, then the models fine-tuned here."""
     roles = {DEFAULT_MODEL: "default", TEST_MODEL: "test"}
-    return [
+    trained = [
+        ModelInfo(name=name, description=info.get("description", ""), role="trained", state=ModelState.READY,
+                  path=cache_dir() / name)
+        for name, info in trained_models().items()
+    ]
+    shipped = [
         ModelInfo(
             name=spec.name,
             description=spec.description,
@@ -229,6 +251,7 @@ def list_models() -> list[ModelInfo]:
         )
         for spec in REGISTRY.values()
     ]
+    return shipped + trained
 
 
 def prepare_model(
