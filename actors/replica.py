@@ -66,6 +66,13 @@ class ScriptedSpec(BaseModel):
     )
     gpus: int = Field(0, ge=0, le=8, description="Fake GPUs the replica reserves (placement tests).")
     cpus: float = Field(0.25, gt=0, description="CPUs the replica reserves.")
+    subprocesses: bool = Field(
+        False, description="Spawn an EngineCore child and its worker child the way vLLM does (lifetime tests)."
+    )
+    continues: bool = Field(
+        False, description="An answer that begins with the assistant prefix plays only the rest, as a model "
+        "continues its own text (failover tests)."
+    )
 
     def resources(self, node_cpus: float) -> ReplicaResources:
         """What this replica reserves (``node_cpus`` is unused: scripted replicas are tiny)."""
@@ -126,6 +133,8 @@ async def build_engine(spec: ScriptedSpec | VllmSpec, name: str) -> Engine:
                 first_token_delay_s=spec.first_token_delay_s,
                 max_running=spec.max_running,
                 name=name,
+                subprocesses=spec.subprocesses,
+                continues=spec.continues,
             )
         case EngineKind.VLLM:
             from actors.vllm_engine import VllmEngine

@@ -10,6 +10,13 @@ requests generate at once, the others wait for a slot, and the last chunk
 reports the wait (``queue_s``) and the time from arrival to the first token
 (``engine_ttft_s``), as vLLM does.
 
+With ``continues`` an answer that begins with the request's assistant prefix
+plays only the rest, as a model continues its own text (what failover sends).
+
+With ``subprocesses`` it also plays vLLM's process tree, for tests of what a
+killed driver leaves behind: a ``spawn`` child (the EngineCore, not daemonic)
+that spawns a daemonic grandchild (the worker) and waits; ``aclose`` ends both.
+
 Invariant: ``active`` holds exactly the requests whose stream is open; a
 closed or cancelled stream is moved to ``aborted`` in ``finally``.
 """
@@ -17,7 +24,10 @@ closed or cancelled stream is moved to ``aborted`` in ``finally``.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import re
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -66,6 +76,28 @@ def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, str | None
     return text[:cut], matched
 
 
+def _title(name: str) -> None:
+    """Name the process as vLLM names its own (``VLLM::Worker``), so a person can tell it in ``ps``."""
+    import setproctitle  # Ray's dependency
+
+    setproctitle.setproctitle(f"forkjoin::{name}")
+
+
+def _play_engine_core() -> None:
+    """vLLM's EngineCore as a process: spawn a daemonic worker, wait; SIGTERM ends both."""
+    _title("ScriptedCore")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exits through multiprocessing, which ends the worker
+    worker = multiprocessing.get_context("spawn").Process(target=_play_worker, name="ScriptedWorker", daemon=True)
+    worker.start()
+    worker.join()
+
+
+def _play_worker() -> None:
+    """vLLM's worker as a process: idle until a signal ends it."""
+    _title("ScriptedWorker")
+    signal.pause()
+
+
 class ScriptedEngine:
     """Streams scripted answers word by word with ``token_delay_s`` between words.
 
@@ -82,6 +114,8 @@ class ScriptedEngine:
         first_token_delay_s: float = 0.0,
         max_running: int | None = None,
         name: str = "scripted",
+        subprocesses: bool = False,
+        continues: bool = False,
     ) -> None:
         match respond:
             case None:
@@ -99,6 +133,11 @@ class ScriptedEngine:
         self.aborted: list[str] = []
         self.generated_tokens = 0
         self.dead = False
+        self.continues = continues
+        self.core: multiprocessing.process.BaseProcess | None = None
+        if subprocesses:
+            self.core = multiprocessing.get_context("spawn").Process(target=_play_engine_core, name="ScriptedCore")
+            self.core.start()
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         if self.dead:
@@ -146,6 +185,8 @@ class ScriptedEngine:
             raise
         except Exception as exc:
             raise RequestError(f"scripted failure: {exc}") from exc
+        if self.continues and request.assistant_prefix and answer.startswith(request.assistant_prefix):
+            answer = answer[len(request.assistant_prefix):]
         answer, stop = _truncate_at_stop(answer, request.params.stop)
         words = _TOKEN.findall(answer)
         max_tokens = request.params.max_tokens
@@ -164,3 +205,6 @@ class ScriptedEngine:
 
     async def aclose(self) -> None:
         self.dead = True
+        if self.core is not None and self.core.is_alive():
+            self.core.terminate()
+            await asyncio.to_thread(self.core.join, 10)
