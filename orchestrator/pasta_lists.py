@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from actors.engine import GenerateRequest, RequestError
 from graphs.params import SamplingParams
@@ -56,14 +56,14 @@ class _Lists:
 
     budget: TokenBudget
     main: int = 0
+    unsettled: dict[int, int] = field(default_factory=dict)  # fork index -> tokens reserved before its task ran
 
 
 @contextmanager
-def _reserved(state: _Lists, record: StreamRecord, tokens: int) -> Iterator[int]:
-    """Reserve up to ``tokens`` for the stream ``record``; what it did not generate returns on exit."""
-    granted = state.budget.reserve(tokens)
+def _settled(state: _Lists, record: StreamRecord, granted: int) -> Iterator[None]:
+    """The stream ``record`` was granted ``granted`` tokens; what it did not generate returns on exit."""
     try:
-        yield granted
+        yield
     finally:
         state.budget.settle(granted, min(granted, record.tokens))
 
@@ -106,12 +106,13 @@ async def _until_header(run: _Run, counter: _Lists, prefix: str, lead: str, max_
 
     With a lead, only a header on the lead's own line counts: the next item of the list being written.
     """
-    if counter.budget.free <= 0:
+    granted = counter.budget.reserve(max_tokens)
+    if granted == 0:
         return _Streamed("", 0)
     counter.main += 1
     record = StreamRecord(name=f"main-{counter.main}", role="main", start_s=run.now())
     run.streams.append(record)
-    with _reserved(counter, record, max_tokens) as granted:
+    with _settled(counter, record, granted):
         return await _stream_main(run, record, prefix, lead, granted)
 
 
@@ -158,7 +159,8 @@ async def _list(run: _Run, counter: _Lists, prefix: str, first_item: str, header
     config = run.config
     async with asyncio.TaskGroup() as group:
         view = prefix + first_item
-        forks = [group.create_task(_elaborate(run, counter, view, header.indent, _share(counter, config, 0)))]
+        _share(counter, config, 0)
+        forks = [group.create_task(_elaborate(run, counter, view, header.indent, 0))]
         marker = header.marker
         while len(lines) < config.max_list_items and counter.budget.free > 0 and not _ended(forks):
             lead = "\n" + header.indent + next_marker(marker)
@@ -167,16 +169,20 @@ async def _list(run: _Run, counter: _Lists, prefix: str, first_item: str, header
                 break
             lines.append(lead[1:] + streamed.text)
             view += "\n" + lines[-1]
-            share = _share(counter, config, len(forks))
-            forks.append(group.create_task(_elaborate(run, counter, prefix + lines[-1], header.indent, share)))
+            _share(counter, config, len(forks))
+            forks.append(group.create_task(_elaborate(run, counter, prefix + lines[-1], header.indent, len(forks))))
             marker = streamed.header.marker
         results = await _keep_until_end(forks)
+    for granted in counter.unsettled.values():  # forks cancelled before they ran
+        counter.budget.settle(granted, 0)
+    counter.unsettled.clear()
     return _join(lines, results)
 
 
-def _share(counter: _Lists, config: PastaConfig, index: int) -> int:
-    """The ``index``-th fork's tokens, reserved now so the main stream's next header cannot take them."""
-    return fork_share(counter.budget.free, index, expected_items=config.expected_list_items, cap=config.fork_max_tokens)
+def _share(counter: _Lists, config: PastaConfig, index: int) -> None:
+    """Reserve the ``index``-th fork's tokens now, before its task runs, so the next header cannot take them."""
+    share = fork_share(counter.budget.free, index, expected_items=config.expected_list_items, cap=config.fork_max_tokens)
+    counter.unsettled[index] = counter.budget.reserve(share)
 
 
 def _ended(forks: list[asyncio.Task[_Streamed]]) -> bool:
@@ -209,17 +215,18 @@ def _join(lines: list[str], results: list[_Streamed]) -> _Written:
     return _Written("".join(plain), "".join(annotated))
 
 
-async def _elaborate(run: _Run, counter: _Lists, prefix: str, indent: str, share: int) -> _Streamed:
-    """One fork in its span (its engine request is a child of it), within its share of the budget.
+async def _elaborate(run: _Run, counter: _Lists, prefix: str, indent: str, index: int) -> _Streamed:
+    """The ``index``-th fork in its span (its engine request is a child of it), within the share reserved for it.
 
-    With no share left the item stays without elaboration and no request is made.
+    With no budget left the item stays without elaboration and no request is made.
     """
-    if share <= 0:
+    granted = counter.unsettled.pop(index)
+    if granted == 0:
         return _Streamed("", 0, end=ItemEnd.NEXT_ITEM)
     run.forks += 1
     record = StreamRecord(name=f"fork-{run.forks}", role="fork", start_s=run.now())
     run.streams.append(record)
-    with run.tracer.start_as_current_span(f"pasta.fork {record.name}"), _reserved(counter, record, share) as granted:
+    with run.tracer.start_as_current_span(f"pasta.fork {record.name}"), _settled(counter, record, granted):
         return await _elaborate_item(run, record, prefix, indent, granted)
 
 

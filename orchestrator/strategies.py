@@ -10,6 +10,10 @@
 - ``compare``: serial, then parallel, on the same engine one after the
   other (so neither slows the other), with both answers, both wall times
   and the speedup serial/parallel.
+- ``pasta``: the prompt as one answer decoded by the PASTA interpreter
+  (:mod:`orchestrator.pasta_run`): forks inside the answer, within the serial
+  answer's token cap; its graph is the serial one (what the answer falls
+  back to when it has no parallel part).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from graphs.cost import DEFAULT_CURVE, EngineCurve, Prediction, predict
 from graphs.errors import ForkjoinError
 from orchestrator.config import RuntimeConfig
 from orchestrator.extract_llm import extract
+from orchestrator.pasta import PastaConfig
+from orchestrator.pasta_run import pasta_config, run_pasta
 from orchestrator.results import RunResult
 from orchestrator.runtime import Runtime
 from orchestrator.tracing import Telemetry, run_span
@@ -38,6 +44,7 @@ class Strategy(StrEnum):
     SERIAL = "serial"
     PARALLEL = "parallel"
     COMPARE = "compare"
+    PASTA = "pasta"
 
 
 DEFAULT_MIN_SPEEDUP = 1.2
@@ -53,12 +60,14 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     requested: Strategy = Field(description="The strategy asked for.")
-    executed: Strategy = Field(description="serial or parallel: the graph's shape.")
+    executed: Strategy = Field(description="serial or parallel: the graph's shape; pasta: the interpreter decodes.")
     graph: Graph = Field(description="The graph to run.")
     compiled: dict[str, Any] = Field(description="compile_prompt's result (forkjoin compile --json).")
     prediction: Prediction | None = Field(None, description="The cost model's serial and parallel latency, "
                                           "when the prompt has a parallel graph.")
     decision: str = Field("", description="Why this shape runs (auto: the cost model's verdict).")
+    prompt: str = Field("", description="The prompt planned for (pasta decodes it directly).")
+    pasta: PastaConfig | None = Field(None, description="pasta: how the interpreter decodes the answer.")
 
 
 class StrategyRun(BaseModel):
@@ -88,13 +97,15 @@ class Comparison(BaseModel):
 def plan(
     prompt: str, strategy: Strategy, options: CompileOptions | None = None, *, schema: Schema | None = None,
     curve: EngineCurve | None = None, min_speedup: float = DEFAULT_MIN_SPEEDUP, max_concurrency: int = 16,
+    pasta: PastaConfig | None = None,
 ) -> Plan:
     """The graph ``strategy`` runs for ``prompt`` (compare is planned as its two halves).
 
     ``schema`` replaces the rule-based one (e.g. from the LLM-assisted
     extractor). ``curve`` is the engine's measured curve (the built-in
     default if None); ``auto`` runs the parallel graph only when the
-    predicted speedup on it is at least ``min_speedup``.
+    predicted speedup on it is at least ``min_speedup``. ``pasta`` says how
+    the pasta strategy decodes (default: lists mode within the serial cap).
     """
     options = options or CompileOptions()
     curve = curve or DEFAULT_CURVE
@@ -115,6 +126,12 @@ def plan(
                 return _plan(strategy, Strategy.SERIAL, compiled.graph, compiled, None, "no safe parallel plan")
             prediction = predict(compiled, curve, max_concurrency=max_concurrency)
             return _decide(compiled, prediction, min_speedup, options)
+        case Strategy.PASTA:
+            compiled = compile_prompt(prompt, options=options, schema=schema)
+            config = pasta or pasta_config(options.serial_max_tokens)
+            decision = f"pasta asked for: {config.mode.value} mode within {config.max_tokens} tokens"
+            chosen = _plan(strategy, Strategy.PASTA, serial_graph(prompt, options), compiled, None, decision)
+            return chosen.model_copy(update={"pasta": config})
     raise AssertionError(f"unknown strategy {strategy!r}")
 
 
@@ -133,7 +150,16 @@ def _decide(compiled: Compiled, prediction: Prediction, min_speedup: float, opti
 def _plan(requested: Strategy, executed: Strategy, graph: Graph, compiled: Compiled,
           prediction: Prediction | None, decision: str) -> Plan:
     return Plan(requested=requested, executed=executed, graph=graph, compiled=compiled.to_dict(),
-                prediction=prediction, decision=decision)
+                prediction=prediction, decision=decision, prompt=compiled.prompt)
+
+
+async def execute(runtime: Runtime, chosen: Plan) -> RunResult:
+    """Run a plan on ``runtime``: its graph, or (pasta) the interpreter on the runtime's engine."""
+    if chosen.executed is Strategy.PASTA:
+        assert chosen.pasta is not None, "a pasta plan carries its decoding config"
+        result, _ = await run_pasta(runtime.engine, chosen.prompt, chosen.pasta, telemetry=runtime.telemetry)
+        return result
+    return await runtime.arun(chosen.graph)
 
 
 async def run_plan(
@@ -141,7 +167,7 @@ async def run_plan(
 ) -> StrategyRun:
     """Execute a plan on ``engine``; with ``telemetry``, as one ``forkjoin.run`` span naming its strategy."""
     with run_span(telemetry, {"forkjoin.strategy": chosen.executed.value}):
-        result = await Runtime(engine, config, telemetry=telemetry).arun(chosen.graph)
+        result = await execute(Runtime(engine, config, telemetry=telemetry), chosen)
     return StrategyRun(strategy=chosen.executed, requested=chosen.requested, result=result,
                        reasons=list(chosen.compiled["reasons"]), graph=graph_dict(chosen.graph),
                        prediction=chosen.prediction, decision=chosen.decision)

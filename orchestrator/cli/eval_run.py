@@ -30,7 +30,7 @@ def add_run_parser(targets: argparse._SubParsersAction) -> None:
     """Register ``run`` under ``forkjoin eval``."""
     run = targets.add_parser("run", help="serial vs auto/parallel on a dataset: speedup, adherence, fidelity")
     run.add_argument("--dataset", type=dataset_file, required=True, help="JSONL / CSV / Parquet with a 'prompt' column")
-    run.add_argument("--strategy", choices=("auto", "parallel"), default="auto", help="measured against serial")
+    run.add_argument("--strategy", choices=("auto", "parallel", "pasta"), default="auto", help="measured against serial")
     run.add_argument("--limit", type=int_range(1), help="only the first N rows")
     run.add_argument("--per-category", type=int_range(1), help="only the first N rows of each category")
     run.add_argument("--repeat", type=int_range(1, 50), default=1, help="rounds per prompt, median walls (default 1)")

@@ -38,7 +38,7 @@ from orchestrator.eval.metrics import EvalRow, derive, summarize
 from orchestrator.progress import current_progress
 from orchestrator.results import RunResult
 from orchestrator.runtime import Runtime
-from orchestrator.strategies import Plan, Strategy, StrategyError, plan
+from orchestrator.strategies import Plan, Strategy, StrategyError, execute, plan
 
 
 class EvalConfig(BaseModel):
@@ -47,7 +47,9 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dataset: Path = Field(description="JSONL / CSV / Parquet rows with a 'prompt' (and optional 'id', 'category').")
-    strategy: Literal["auto", "parallel"] = Field("auto", description="The strategy measured against serial.")
+    strategy: Literal["auto", "parallel", "pasta"] = Field(
+        "auto", description="The strategy measured against serial (pasta: the interpreter, no adherence check)."
+    )
     limit: int | None = Field(None, ge=1, description="Only the first N rows.")
     per_category: int | None = Field(None, ge=1, description="Only the first N rows of each category.")
     repeat: int = Field(1, ge=1, le=50, description="Rounds per prompt (median walls).")
@@ -103,6 +105,9 @@ def prepare(rows: list[dict], config: EvalConfig, curve: EngineCurve, options: C
         category = str(row.get("category") or "")
         kwargs = {"curve": curve, "min_speedup": config.min_speedup, "max_concurrency": max_concurrency}
         serial = plan(prompt, Strategy.SERIAL, options)
+        if config.strategy == "pasta":
+            prepared.append(Prepared(rid, category, prompt, serial, plan(prompt, Strategy.PASTA, options), None, None))
+            continue
         auto = plan(prompt, Strategy.AUTO, options, **kwargs) if config.strategy == "auto" else None
         try:
             parallel = auto if auto is not None and auto.executed is Strategy.PARALLEL else \
@@ -153,7 +158,7 @@ async def _rounds(runtime: Runtime, item: Prepared, repeat: int, index: int) -> 
     for r in range(repeat):
         order = (("serial", item.serial), ("parallel", item.parallel))
         for name, chosen in order if (index + r) % 2 == 0 else order[::-1]:
-            getattr(measured, name).append(await runtime.arun(chosen.graph))
+            getattr(measured, name).append(await execute(runtime, chosen))
     return measured
 
 
@@ -192,11 +197,13 @@ def score(rows: list[EvalRow], prepared: list[Prepared], embedder: Embedder | No
     """Adherence of every parallel answer and, with an embedder, its fidelity to the serial answer."""
     scored = []
     for row, item in zip(rows, prepared):
-        if row.status != "ok" or item.expected is None:
+        if row.status != "ok":
             scored.append(row)
             continue
-        result = check(row.parallel_output, item.expected)
-        update = {"adherence": result.passed, "adherence_failed": ",".join(result.failed)}
+        update = {}
+        if item.expected is not None:
+            result = check(row.parallel_output, item.expected)
+            update = {"adherence": result.passed, "adherence_failed": ",".join(result.failed)}
         if embedder is not None:
             found = fidelity(row.serial_output, row.parallel_output, embedder, item.expected)
             update |= {"fidelity": found.score, "fidelity_mode": found.mode}
