@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -29,6 +30,9 @@ from orchestrator.config import RuntimeConfig
 from orchestrator.engines import EngineOptions, open_engine
 from orchestrator.extract_llm import Extractor
 from orchestrator.strategies import Strategy
+
+
+_CAUSE = re.compile(r"^[\w.]*(Error|Exception)(\(.*\))?: ")
 
 
 class BatchConfig(BaseModel):
@@ -93,8 +97,14 @@ def _run(
     try:
         return run_job(prepared.table, target, pool, job, config.pipeline, progress)
     except ray.exceptions.RayError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        raise BatchJobError(f"the batch pipeline failed: {lines[-1] if lines else type(exc).__name__}") from exc
+        raise BatchJobError(f"the batch pipeline failed: {_cause_line(exc)}") from exc
+
+
+def _cause_line(exc: BaseException) -> str:
+    """The line of a Ray error naming the exception that caused it (Ray Data ends its text with retry advice)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if _CAUSE.match(line)]
+    return (named or lines or [type(exc).__name__])[-1]
 
 
 def _prepared(source: str | Path | Any, config: BatchConfig) -> Prepared:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.engine import EngineError
 from actors.pool import PoolConfig, ReplicaPool
 from actors.replica import ReplicaInfo
+from cluster import NAMESPACE
 from graphs.compiler import CompileOptions, Schema, extract_rules, validate
 from graphs.errors import ForkjoinError
 from orchestrator.batch.rows import RowResult, aborted, from_run, rejected, results_table
@@ -134,9 +135,24 @@ class BatchWorker:
 
     async def __call__(self, batch: pa.Table) -> pa.Table:
         if self._runtime is None:  # attach in the loop that runs the requests
-            pool = ReplicaPool.attach(self._spec.pool, self._spec.replicas)
-            self._runtime = Runtime(pool, self._spec.job.runtime)
+            self._runtime = Runtime(_attach(self._spec), self._spec.job.runtime)
         prompts = batch.column(PROMPT).to_pylist()
         problems = batch.column(REJECT).to_pylist()
         results = await run_rows(self._runtime, prompts, problems, self._spec.job)
         return output_block(batch, results)
+
+
+def _attach(spec: WorkerSpec) -> ReplicaPool:
+    """A pool over the job's replicas still alive: one that died since the job started is left out."""
+    alive = [info for info in spec.replicas if _exists(info.name)]
+    return ReplicaPool.attach(spec.pool, alive or spec.replicas)  # none alive: attach names the first missing
+
+
+def _exists(name: str) -> bool:
+    import ray
+
+    try:
+        ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:  # Ray's answer for a name no live actor holds
+        return False
+    return True

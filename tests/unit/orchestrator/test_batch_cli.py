@@ -53,3 +53,11 @@ def test_bad_numbers_fail_at_parse_time(tmp_path, capsys):
     (tmp_path / "in.jsonl").write_text(json.dumps({"prompt": "hi"}) + "\n")
     code, err = run([str(tmp_path / "in.jsonl"), str(tmp_path / "out"), "--batch-rows", "0"], capsys)
     assert (code, err) == (2, "forkjoin: error: batch: argument --batch-rows: must be an integer >= 1, got '0'\n")
+
+
+def test_a_pipeline_failure_names_its_cause_not_ray_datas_retry_advice():
+    text = ("ray.exceptions.RayTaskError(ValueError): ray::MapWorker(BatchWorker).submit()\n  File \"w.py\", line 3\n"
+            "ValueError: Failed to look up actor with name 'pool-3'\n\n"
+            "To change retry attempts, backoff, or which errors are retried, configure it")
+    assert batch_job._cause_line(RuntimeError(text)) == "ValueError: Failed to look up actor with name 'pool-3'"
+    assert batch_job._cause_line(RuntimeError("")) == "RuntimeError"
