@@ -53,15 +53,15 @@ def share_parent_fate() -> None:
 
 
 def _run_next_sitecustomize() -> None:
-    """Import the ``sitecustomize`` this one shadows, if any."""
+    """Run the ``sitecustomize`` this one shadows, if any (this module stays the registered one)."""
+    from importlib.machinery import PathFinder
+    from importlib.util import module_from_spec
+
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    del sys.modules["sitecustomize"]
-    try:
-        import sitecustomize  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name != "sitecustomize":
-            raise
+    rest = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    spec = PathFinder.find_spec("sitecustomize", rest)
+    if spec is not None and spec.loader is not None:
+        spec.loader.exec_module(module_from_spec(spec))
 
 
 share_parent_fate()
