@@ -17,7 +17,8 @@ it starts from the driver), so a SIGKILLed driver takes its whole tree along:
 Invariants: PR_SET_PDEATHSIG fires when the creating *thread* exits, so it is
 set only where that thread lives as long as its process (the raylet's main
 loop, vLLM's spawning threads); everything else is untouched. A parent already
-gone before the call is caught by re-checking it. Standard library only,
+gone before the call (the process was orphaned while its interpreter started)
+ends it too. Standard library only,
 nothing printed, Linux only; another ``sitecustomize`` later on the path still runs.
 """
 
@@ -41,8 +42,10 @@ def _expected_parent() -> int | None:
 def share_parent_fate() -> None:
     """SIGKILL this process when its parent dies (see the module docstring for which processes)."""
     parent = _expected_parent()
-    if parent is None or not sys.platform.startswith("linux") or parent == 1:
+    if parent is None or not sys.platform.startswith("linux"):
         return
+    if parent == 1:  # orphaned while the interpreter started: whoever spawned it is gone
+        os._exit(1)
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
