@@ -1,0 +1,141 @@
+"""Nothing outlives a ``forkjoin run`` driver, whatever ends it.
+
+Each test starts a driver in a session of its own and ends it: SIGTERM or
+SIGKILL while the real vLLM engine (smallest model) is starting, the moment
+that used to leave a ``VLLM::Worker`` (SIGTERM) or Ray's agents (SIGKILL)
+behind; and, on a stand-in engine whose replica spawns processes the way vLLM
+does (tests/integration/signal_driver.py), Ctrl-C, SIGHUP, SIGTERM and SIGKILL
+mid-generation, an exception mid-generation and a normal exit. Then no process
+of that run may remain within 30 s: the run's processes are found by its
+session and its own Ray temp dir (``cluster.processes``), never by a name.
+
+These tests start a Ray of their own, so they use no shared fixture: the test
+ordering (tests/conftest.py) runs them before the session's shared Ray starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster.processes import ProcessInfo, run_processes
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+FORKJOIN = ROOT / ".venv" / "bin" / "forkjoin"
+DRIVER = Path(__file__).with_name("signal_driver.py")
+GONE_WITHIN_S = 30.0
+ENGINE_START_S = 400.0
+STAND_IN_START_S = 120.0
+STARTED_PROCESSES = ("ScriptedCore", "ScriptedWorker")
+RAY_SIGTERM_EXIT = signal.SIGTERM
+"""Once Ray is up, SIGTERM meets the handler ray.init installs: sys.exit(15), which unwinds like Ctrl-C does."""
+
+
+class Run:
+    """One driver in its own session, its stdout collected by a thread."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty driver never blocks on it
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+            start_new_session=True,
+        )
+        self.stdout = b""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while chunk := os.read(self.process.stdout.fileno(), 4096):
+            self.stdout += chunk
+
+    @property
+    def temp_dir(self) -> str:
+        return f"/tmp/fj-{self.process.pid}"
+
+    def processes(self) -> list[ProcessInfo]:
+        """Every live process of this run but the driver."""
+        found = run_processes(session=self.process.pid, temp_dir=self.temp_dir)
+        return [p for p in found if p.pid != self.process.pid]
+
+    def wait_until(self, ready, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if self.process.poll() is not None:
+                pytest.fail(f"the driver exited ({self.process.returncode}) before {what}: {self.stderr()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {what} within {timeout_s:g} s: {self.stderr()}")
+            time.sleep(0.2)
+
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-2000:]
+
+    def leftovers(self) -> list[ProcessInfo]:
+        """The run's processes still alive GONE_WITHIN_S after the driver ended (then killed, not leaked)."""
+        self.process.wait(timeout=120)
+        deadline = time.monotonic() + GONE_WITHIN_S
+        while (left := self.processes()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for process in left:
+            os.kill(process.pid, signal.SIGKILL)
+        return left
+
+
+def has_process(run: Run, fragment: str) -> bool:
+    return any(fragment in p.name for p in run.processes())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_real_run_ended_while_its_engine_starts_leaves_nothing(engine_ready: str, signum: int) -> None:
+    run = Run([str(FORKJOIN), "-q", "run", "--model", engine_ready, "Name three colors."])
+    run.wait_until(lambda: has_process(run, "VLLM::Worker"), ENGINE_START_S, "vLLM worker loading the model")
+    names = {p.name.split()[0] for p in run.processes()}
+    assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent", "VLLM::Worker"} <= names
+    os.kill(run.process.pid, signum)
+    assert run.leftovers() == []
+    assert run.process.returncode == (RAY_SIGTERM_EXIT if signum == signal.SIGTERM else -signal.SIGKILL)
+
+
+def stand_in(words: int, delay_s: float, *extra: str) -> Run:
+    run = Run([sys.executable, str(DRIVER), str(words), str(delay_s), *extra])
+    run.wait_until(lambda: all(has_process(run, name) for name in STARTED_PROCESSES) and b"w0" in run.stdout,
+                   STAND_IN_START_S, "stand-in engine processes and a first word")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("signum", "group", "code"),
+    [(signal.SIGINT, True, 130), (signal.SIGHUP, False, 130), (signal.SIGTERM, False, RAY_SIGTERM_EXIT),
+     (signal.SIGKILL, False, -signal.SIGKILL)],
+    ids=["ctrl-c", "SIGHUP", "SIGTERM", "SIGKILL"],
+)
+def test_a_run_ended_mid_generation_leaves_nothing(signum: int, group: bool, code: int) -> None:
+    run = stand_in(2000, 0.05)
+    (os.killpg if group else os.kill)(run.process.pid, signum)
+    assert run.leftovers() == []
+    assert run.process.returncode == code
+    assert b"w1999" not in run.stdout
+
+
+def test_an_exception_mid_generation_leaves_nothing() -> None:
+    run = stand_in(2000, 0.05, "--raise")
+    assert run.leftovers() == []
+    assert run.process.returncode == 1
+    assert "RuntimeError: injected failure mid-generation" in run.stderr()
+
+
+def test_a_finished_run_leaves_nothing() -> None:
+    run = stand_in(200, 0.05)
+    assert run.leftovers() == []
+    assert run.process.returncode == 0
+    assert b"w199" in run.stdout
