@@ -63,6 +63,10 @@ class EngineConfig(BaseModel):
     enforce_eager: bool = Field(
         False, description="Skip torch.compile / CUDA graphs: faster start, slower generation."
     )
+    one_process: bool = Field(
+        True, description="With one rank, run the model inside vLLM's EngineCore process (its one-process "
+        "executor) instead of a worker process of its own: one spawn fewer at start.",
+    )
     cpu_threads: int | None = Field(
         None,
         ge=1,

@@ -71,6 +71,12 @@ def test_engine_env_binds_the_allowed_cores() -> None:
     assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
 
 
+def test_one_rank_runs_the_model_inside_enginecore_several_ranks_keep_the_worker_processes() -> None:
+    assert engine_env(EngineConfig())["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in engine_env(EngineConfig(tensor_parallel_size=2))
+    assert "VLLM_ENABLE_V1_MULTIPROCESSING" not in engine_env(EngineConfig(one_process=False))
+
+
 def test_config_rejects_unknown_fields() -> None:
     with pytest.raises(ValueError, match="extra_field"):
         EngineConfig(extra_field=1)
@@ -122,6 +128,10 @@ def test_engine_args_on_cpu(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     forced = build_engine_args(EngineConfig(dtype=Dtype.BFLOAT16), model, is_cpu=True)
     assert forced.dtype == "bfloat16"
     assert build_engine_args(EngineConfig(), model, is_cpu=False).block_size is None
+    assert args.distributed_executor_backend == "uni"
+    assert build_engine_args(EngineConfig(), model, is_cpu=False).distributed_executor_backend is None
+    for several in (EngineConfig(tensor_parallel_size=2), EngineConfig(one_process=False)):
+        assert build_engine_args(several, model, is_cpu=True).distributed_executor_backend is None
 
 
 def test_auto_dtype_is_bfloat16_only_where_the_cpu_computes_it() -> None:
