@@ -106,7 +106,10 @@ async def open_engine(options: EngineOptions) -> AsyncIterator[Engine]:
 def start_message(engine: EngineConfig, replicas: int, *, embedded: bool) -> str:
     """What an engine start is doing, and how long a first start on this machine takes."""
     what = f"starting {replicas} vLLM replica{'s' if replicas > 1 else ''} of {engine.model}"
-    what += " (three processes each import vLLM, then the weights load)"
+    from actors.vllm_engine import one_process
+
+    processes = "two" if one_process(engine) else "three"
+    what += f" ({processes} processes each import vLLM, then the weights load)"
     if embedded and not engine.enforce_eager and not has_compile_cache():
         what += (f"; the first start on this machine compiles kernels, about {FIRST_COMPILE_MINUTES} minutes;"
                  " later starts reuse the cache")
