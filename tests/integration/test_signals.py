@@ -98,9 +98,10 @@ def has_process(run: Run, fragment: str) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_a_real_run_ended_while_its_engine_starts_leaves_nothing(engine_ready: str, signum: int) -> None:
     run = Run([str(FORKJOIN), "-q", "run", "--model", engine_ready, "Name three colors."])
-    run.wait_until(lambda: has_process(run, "VLLM::Worker"), ENGINE_START_S, "vLLM worker loading the model")
+    # With one rank the model loads inside EngineCore (EngineConfig.one_process): no VLLM::Worker process.
+    run.wait_until(lambda: has_process(run, "VLLM::EngineCore"), ENGINE_START_S, "vLLM EngineCore loading the model")
     names = {p.name.split()[0] for p in run.processes()}
-    assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent", "VLLM::Worker"} <= names
+    assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent", "VLLM::EngineCore"} <= names
     os.kill(run.process.pid, signum)
     assert run.leftovers() == []
     assert run.process.returncode == (RAY_SIGTERM_EXIT if signum == signal.SIGTERM else -signal.SIGKILL)
