@@ -4,8 +4,12 @@ The benchmark decodes each prompt plainly and with the interpreter, one
 prompt at a time on the same engine so the two never compete, and reports
 tokens/s per prompt and a summary. Annotation turns plain responses into
 PASTA-LANG examples (the list heuristic) and keeps those that pass both
-filters: the predicted latency drops by at least 20% and, with a predicting
-engine, fewer than 20% of next-token predictions change. ``forkjoin pasta
+filters: the predicted latency drops by at least 20% (on the engine's
+measured curve, :mod:`graphs.pasta.latency`, or a fixed cost model) and,
+with a predicting engine, fewer than 20% of next-token predictions change,
+counted in the serving model's tokens when its tokenizer is given. With a
+tokenizer, each accepted example also carries its training record
+(:mod:`graphs.pasta.records`). ``forkjoin pasta
 bench|annotate`` (``orchestrator.cli.pasta``) only parse, read and print.
 """
 
@@ -20,8 +24,11 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.engine import Engine, GenerateRequest
+from graphs.cost import EngineCurve
 from graphs.params import SamplingParams
 from graphs.pasta import parse
+from graphs.pasta.latency import curve_latency
+from graphs.pasta.records import TrainingRecord
 from graphs.pasta.training import (
     LatencyModel,
     agreement_from,
@@ -29,6 +36,7 @@ from graphs.pasta.training import (
     contexts_to_predict,
     pieces,
     predicted_latency,
+    word_tokens,
 )
 from orchestrator.pasta import Interpreter, PastaConfig, PastaResult
 
@@ -149,6 +157,7 @@ class Example(BaseModel):
     changed_ratio: float | None = Field(description="Share of tokens whose next-token prediction changed.")
     predicted_speedup: float | None = Field(description="Sequential over PASTA predicted latency.")
     accepted: bool = Field(description="Passed both filters (changes < 20%, latency at least 20% lower).")
+    record: TrainingRecord | None = Field(None, description="Training inputs in the model's tokens (with --records).")
 
 
 async def engine_predictions(engine: Engine, prompt: str, contexts: Sequence[str], limit: int = 8) -> list[str]:
@@ -169,32 +178,46 @@ async def engine_predictions(engine: Engine, prompt: str, contexts: Sequence[str
     return list(await asyncio.gather(*(one(context) for context in contexts)))
 
 
+Tokenize = Callable[[str], list[str]]
+Record = Callable[[str, str], TrainingRecord]
+"""(prompt, annotated) -> the training record in the model's tokens."""
+
+
+def _latency(annotated: str, latency: LatencyModel | EngineCurve, tokenize: Tokenize) -> tuple[float, float]:
+    document = parse(annotated)
+    if isinstance(latency, EngineCurve):
+        return curve_latency(document, latency, lambda text: len(tokenize(text)))
+    return predicted_latency(document, latency, lambda text: len(tokenize(text)))
+
+
 async def annotate_row(
-    engine: Engine | None, row_id: str, prompt: str, response: str, latency: LatencyModel
+    engine: Engine | None, row_id: str, prompt: str, response: str, latency: LatencyModel | EngineCurve,
+    tokenize: Tokenize = word_tokens, record: Record | None = None,
 ) -> Example:
-    """Annotate one response with the list heuristic and apply both filters."""
+    """Annotate one response with the list heuristic and apply both filters (counted in ``tokenize``'s tokens)."""
     annotated = annotate_lists(response)
     if annotated is None:
         return Example(id=row_id, prompt=prompt, response=response, annotated=None, changed_ratio=None,
                        predicted_speedup=None, accepted=False)
-    sequential, parallel = predicted_latency(parse(annotated), latency)
+    sequential, parallel = _latency(annotated, latency, tokenize)
     ratio = None
     if engine is not None:
-        tokens = pieces(annotated)
+        tokens = pieces(annotated, tokenize)
         contexts = contexts_to_predict(tokens)
         predictions = dict(zip(contexts, await engine_predictions(engine, prompt, contexts), strict=True))
         ratio = agreement_from(tokens, predictions).changed_ratio
-    faster = parallel <= 0.8 * sequential
+    accepted = parallel <= 0.8 * sequential and (ratio is None or ratio < 0.2)
     return Example(
         id=row_id, prompt=prompt, response=response, annotated=annotated, changed_ratio=ratio,
-        predicted_speedup=sequential / parallel if parallel else None,
-        accepted=faster and (ratio is None or ratio < 0.2),
+        predicted_speedup=sequential / parallel if parallel else None, accepted=accepted,
+        record=record(prompt, annotated) if record is not None and accepted else None,
     )
 
 
 async def annotate_all(
-    engine: Engine | None, rows: Sequence[dict], latency: LatencyModel, *, predict: bool, max_tokens: int,
-    on_example: Callable[[Example], None],
+    engine: Engine | None, rows: Sequence[dict], latency: LatencyModel | EngineCurve, *, predict: bool,
+    max_tokens: int, on_example: Callable[[Example], None], tokenize: Tokenize = word_tokens,
+    record: Record | None = None,
 ) -> list[Example]:
     """Annotate every row in order; a row without a response gets one sampled from ``engine``.
 
@@ -206,6 +229,7 @@ async def annotate_all(
         response = row.get("response")
         if not response and engine is not None:
             _, _, response = await sequential_answer(engine, row["prompt"], max_tokens)
-        examples.append(await annotate_row(predictor, str(row.get("id", index)), row["prompt"], response, latency))
+        row_id = str(row.get("id", index))
+        examples.append(await annotate_row(predictor, row_id, row["prompt"], response, latency, tokenize, record))
         on_example(examples[-1])
     return examples

@@ -6,6 +6,8 @@
 - ``run PROMPT``: decode one answer with the interpreter.
 - ``bench --dataset PATH``: sequential vs PASTA decoding per prompt on one engine.
 - ``annotate FILE.jsonl``: training examples from responses (the list heuristic and both filters).
+- ``train FILE.jsonl --name NAME``: LoRA fine-tuning on those examples, merged into a registry model
+  (:mod:`orchestrator.pasta_train`).
 
 ``add_bench_parser`` lets ``forkjoin bench`` host the benchmark as ``bench pasta``. The
 benchmark and the annotation themselves live in :mod:`orchestrator.pasta_bench`;
@@ -26,10 +28,12 @@ from typing import TypeVar
 from actors.engine import Engine
 from graphs.pasta import PastaSyntaxError, dump, parse, remove_pasta
 from graphs.pasta.convert import to_graph
-from graphs.pasta.training import LatencyModel
+from graphs.pasta.training import LatencyModel, word_tokens
+from actors.models import DEFAULT_MODEL
 from orchestrator.cli.args import (
     dataset_file,
     input_file_or_stdin,
+    int_range,
     non_negative_float,
     positive_float,
     positive_int,
@@ -37,7 +41,8 @@ from orchestrator.cli.args import (
 from orchestrator.datasets import DatasetError, read_rows
 from orchestrator.engines import add_engine_arguments, open_engine, options_from_args
 from orchestrator.pasta import Interpreter, PastaConfig, PastaMode
-from orchestrator.pasta_bench import BenchRow, Example, annotate_all, run_bench, summarize
+from orchestrator.curves import load_curve
+from orchestrator.pasta_bench import BenchRow, Example, Record, Tokenize, annotate_all, run_bench, summarize
 from orchestrator.progress import current_progress
 from orchestrator.tracing import open_telemetry
 
@@ -75,10 +80,34 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="next-token filter: greedy predictions of the engine's model, or skip the filter",
     )
     annotate.add_argument("--max-tokens", type=positive_int, default=384, help="response length when generating")
-    annotate.add_argument("--per-token-s", type=positive_float, default=0.02, help="latency model: seconds per token")
-    annotate.add_argument("--per-request-s", type=non_negative_float, default=0.05, help="latency model: seconds per fork")
+    annotate.add_argument(
+        "--latency", choices=["curve", "fixed"], default="curve",
+        help="latency filter: the engine curve stored for --model (forkjoin bench engine), or --per-token-s/--per-request-s",
+    )
+    annotate.add_argument("--per-token-s", type=positive_float, default=0.02, help="fixed latency: seconds per token")
+    annotate.add_argument("--per-request-s", type=non_negative_float, default=0.05, help="fixed latency: seconds per fork")
+    annotate.add_argument("--model-tokens", action="store_true",
+                          help="count and compare in --model's tokens (its tokenizer), not whitespace words")
+    annotate.add_argument("--records", action="store_true",
+                          help="add each accepted example's training record (token ids, masks) in --model's tokens")
     add_engine_arguments(annotate)
     annotate.set_defaults(handler=annotate_command)
+    _train_parser(actions)
+
+
+def _train_parser(actions: argparse._SubParsersAction) -> None:
+    train = actions.add_parser("train", help="LoRA-fine-tune a model on annotated examples; save it as a registry model")
+    train.add_argument("file", type=dataset_file, help="JSONL from `forkjoin pasta annotate` ('prompt', 'annotated')")
+    train.add_argument("--name", required=True, help="registry name of the merged model, e.g. qwen2.5-coder-0.5b-pasta")
+    train.add_argument("--model", default=DEFAULT_MODEL, help=f"model to fine-tune (default {DEFAULT_MODEL})")
+    train.add_argument("--steps", type=positive_int, default=300, help="optimizer steps, one example each (default 300)")
+    train.add_argument("--max-minutes", type=positive_float, default=80.0, help="stop training after this long")
+    train.add_argument("--max-len", type=int_range(16, 8192), default=512, help="skip examples longer (tokens)")
+    train.add_argument("--rank", type=positive_int, default=8, help="LoRA rank (default 8)")
+    train.add_argument("--lr", type=positive_float, default=2e-4, help="learning rate (default 2e-4)")
+    train.add_argument("--all-rows", action="store_true", help="train on every annotated row, not only accepted ones")
+    train.add_argument("--json", action="store_true", help="print the training record as JSON")
+    train.set_defaults(handler=train_command)
 
 
 def add_bench_parser(actions: argparse._SubParsersAction, name: str = "bench") -> None:
@@ -218,9 +247,22 @@ def _annotate_rows(args: argparse.Namespace) -> list[dict]:
         raise
 
 
+def _tokens(model: str, model_tokens: bool, records: bool) -> tuple[Tokenize, Record | None]:
+    """How annotate counts tokens, and how it builds records: with the model's tokenizer when asked."""
+    if not (model_tokens or records):
+        return word_tokens, None
+    from orchestrator.pasta_train import load_tokenizer, record_maker, token_texts  # transformers loads only here
+
+    tokenizer = load_tokenizer(model)
+    return (token_texts(tokenizer) if model_tokens else word_tokens), (record_maker(tokenizer) if records else None)
+
+
 def annotate_command(args: argparse.Namespace) -> int:
     rows = _annotate_rows(args)
-    latency = LatencyModel(per_token_s=args.per_token_s, per_request_s=args.per_request_s)
+    model = options_from_args(args).model_name
+    fixed = LatencyModel(per_token_s=args.per_token_s, per_request_s=args.per_request_s)
+    latency = load_curve(model) if args.latency == "curve" else fixed
+    tokenize, record = _tokens(model, args.model_tokens, args.records)
     needs_engine = args.predictor == "engine" or args.generate
 
     async def work(engine: Engine | None) -> list[Example]:
@@ -232,7 +274,8 @@ def annotate_command(args: argparse.Namespace) -> int:
                 task.advance(1, accepted=sum(accepted))
 
             return await annotate_all(
-                engine, rows, latency, predict=args.predictor == "engine", max_tokens=args.max_tokens, on_example=counted
+                engine, rows, latency, predict=args.predictor == "engine", max_tokens=args.max_tokens,
+                on_example=counted, tokenize=tokenize, record=record,
             )
 
     examples = asyncio.run(_on_engine(args, work) if needs_engine else work(None))
@@ -244,4 +287,25 @@ def annotate_command(args: argparse.Namespace) -> int:
     annotated = sum(example.annotated is not None for example in examples)
     accepted = sum(example.accepted for example in examples)
     print(f"{len(examples)} responses, {annotated} with lists annotated, {accepted} accepted", file=sys.stderr)
+    return 0
+
+
+# -- train ----------------------------------------------------------------
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from orchestrator.pasta_train import TrainConfig, check_name, train  # torch and peft load only here
+
+    config = TrainConfig(
+        data=args.file, base=args.model, name=check_name(args.name), steps=args.steps, max_minutes=args.max_minutes,
+        max_len=args.max_len, rank=args.rank, lr=args.lr, all_rows=args.all_rows,
+    )
+    progress = current_progress()
+    with progress.task(f"training {config.name}", total=config.steps, unit="steps") as task:
+        info, path = train(config, lambda step, loss: task.advance(1, loss=round(loss, 4)), progress.note)
+    if args.json:
+        print(json.dumps({**info.model_dump(), "path": str(path)}))
+    else:
+        print(f"{info.name} ready at {path}: {info.description}; {info.seconds:.0f} s on {info.device}"
+              f" (stopped at {info.stopped})")
     return 0

@@ -32,9 +32,10 @@ from orchestrator.curves import load_curve
 from orchestrator.engines import EngineOptions, add_engine_arguments, open_engine, options_from_args
 from orchestrator.extract_llm import Extractor, extract_one, wants_engine
 from orchestrator.ordered import AnswerStream
+from orchestrator.pasta_run import pasta_for_model
 from orchestrator.results import RunResult
 from orchestrator.runtime import Runtime
-from orchestrator.strategies import Comparison, Plan, Strategy, compare, plan
+from orchestrator.strategies import Comparison, Plan, Strategy, compare, execute, plan
 from orchestrator.tracing import Telemetry, open_telemetry, run_span
 
 
@@ -43,7 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("prompt", nargs="?", help="the prompt (omit with --graph)")
     run.add_argument("--graph", type=input_file, help="run this graph JSON file instead of a prompt")
     run.add_argument(
-        "--strategy", choices=[s.value for s in (Strategy.AUTO, Strategy.SERIAL, Strategy.PARALLEL)],
+        "--strategy", choices=[s.value for s in (Strategy.AUTO, Strategy.SERIAL, Strategy.PARALLEL, Strategy.PASTA)],
         default="auto", help="auto (default): the compiled graph when it validates, else serial",
     )
     run.add_argument("--compare", action="store_true", help="run serial and parallel; print both and the speedup")
@@ -89,8 +90,11 @@ def _early(args: argparse.Namespace) -> Plan | Graph | None:
 
 def _planned(args: argparse.Namespace, schema: Schema | None) -> Plan:
     strategy = Strategy.COMPARE if args.compare else Strategy(args.strategy)
-    curve = load_curve(options_from_args(args).model_name)
-    return plan(args.prompt, strategy, compile_options(args), curve=curve, min_speedup=args.min_speedup, schema=schema)
+    model = options_from_args(args).model_name
+    options = compile_options(args)
+    pasta = pasta_for_model(model, options.serial_max_tokens)  # tags mode on a model tuned on PASTA-LANG
+    return plan(args.prompt, strategy, options, curve=load_curve(model), min_speedup=args.min_speedup, schema=schema,
+                pasta=pasta)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -141,6 +145,8 @@ class _Session:
             graph, strategy = _shape(chosen)
             runtime = Runtime(engine, self.config, telemetry=self.telemetry)
             with run_span(self.telemetry, {"forkjoin.strategy": strategy, "forkjoin.model": self.options.model_name}):
+                if isinstance(chosen, Plan) and chosen.executed is Strategy.PASTA:
+                    return chosen, _printed(await execute(runtime, chosen), quiet=self.args.json)
                 if self.args.json:
                     return chosen, await runtime.arun(graph)
                 return chosen, await _streamer(runtime.astream(graph))
@@ -156,6 +162,13 @@ class _Session:
             if outcome.speedup is not None:
                 span.set_attribute("forkjoin.speedup", round(outcome.speedup, 4))
         return outcome
+
+
+def _printed(result: RunResult, *, quiet: bool) -> RunResult:
+    """A PASTA answer is printed whole once joined (its forks end out of order)."""
+    if not quiet:
+        sys.stdout.write(result.answer)
+    return result
 
 
 async def _streamer(answer: AnswerStream) -> RunResult:

@@ -84,7 +84,8 @@ def test_bench_json_ends_with_a_summary(tmp_path: Path, capsys, scripted: Script
     assert scripted.active == set()
 
 
-def test_annotate_without_a_predictor_applies_the_latency_filter(tmp_path: Path, capsys) -> None:
+def test_annotate_without_a_predictor_applies_the_latency_filter(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("FORKJOIN_CURVES", str(tmp_path))  # no stored curve: the built-in one
     rows = [
         {"id": "a", "prompt": "tips", "response": "Tips:\n1. Sleep: " + "rest " * 30 + "\n2. Food: " + "eat " * 30},
         {"id": "b", "prompt": "hi", "response": "Hello there."},
@@ -98,6 +99,10 @@ def test_annotate_without_a_predictor_applies_the_latency_filter(tmp_path: Path,
     assert examples[0]["predicted_speedup"] > 1.25
     assert not examples[1]["accepted"] and examples[1]["annotated"] is None
     assert err == "2 responses, 1 with lists annotated, 1 accepted\n"
+    # A curve on which streams share one speed: forking the list no longer pays.
+    (tmp_path / "qwen2.5-coder-0.5b-instruct.json").write_text(json.dumps({"streams": {"1": 10.0, "2": 10.0}}))
+    assert cli.main(["pasta", "annotate", str(data), "--predictor", "none", "--quiet"]) == 0
+    assert not json.loads(capsys.readouterr().out.splitlines()[0])["accepted"]
 
 
 def test_annotate_with_the_engine_predictor(tmp_path: Path, capsys, scripted: ScriptedEngine) -> None:
