@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -65,7 +66,8 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(options, service, args.host, args.port, args.api_key))
     except KeyboardInterrupt:
-        print("forkjoin serve: stopped", file=sys.stderr)
+        pass  # Ctrl-C before Serve ran: what had started was shut down on the way out
+    print("forkjoin serve: stopped", file=sys.stderr)
     return 0
 
 
@@ -79,9 +81,22 @@ async def _serve(options: EngineOptions, service: ServiceConfig, host: str, port
                 url = await asyncio.to_thread(deployment.start, spec, host=host, port=port)
             print(f"forkjoin serve: {service.model} on {len(spec.replicas)} replica(s) at {url}"
                   f"{' (API key required)' if api_key else ''}", flush=True)
-            await asyncio.Event().wait()  # until Ctrl-C / SIGTERM cancels this task
+            await _until_stopped()
         finally:
             await asyncio.to_thread(deployment.stop)
+
+
+async def _until_stopped() -> None:
+    """Wait for Ctrl-C, SIGTERM or SIGHUP; then the caller shuts everything down and the command exits 0.
+
+    Installed once Serve runs: by then Ray's and Serve's start-up have put their own SIGTERM handlers in place,
+    and one of them aborts the process instead of unwinding (measured: exit 134, the temp dir left behind).
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop.set)  # kept through the shutdown: a second one does not cut it short
+    await stop.wait()
 
 
 def check_free(host: str, port: int) -> None:

@@ -174,7 +174,10 @@ def conversation(request: Request) -> tuple[str, str | None]:
 
 
 def apply_request(graph: Graph, request: Request, system: str | None, cap: int) -> Graph:
-    """``graph`` with the request's sampling fields on every generate node (branch i: seed + i)."""
+    """``graph`` with the request's sampling fields on every generate node (branch i: seed + i).
+
+    A branch the compiler made one of several samples of the same item keeps at least its own temperature.
+    """
     nodes, index = [], 0
     for node in graph.nodes():
         if isinstance(node, GenerateNode):
@@ -189,7 +192,9 @@ def _with_sampling(node: GenerateNode, request: Request, system: str | None, cap
     update: dict[str, Any] = {"max_tokens": min(params.max_tokens, cap),
                               "stop": params.stop + tuple(s for s in request.stops if s not in params.stop)}
     if request.temperature is not None:
-        update["temperature"] = request.temperature
+        # Repeated branches (the compiler gave each a seed and a temperature) stay apart: greedy would make them equal.
+        repeated = params.seed is not None and params.temperature > 0
+        update["temperature"] = max(request.temperature, params.temperature) if repeated else request.temperature
     if request.top_p is not None:
         update["top_p"] = request.top_p
     if request.seed is not None:

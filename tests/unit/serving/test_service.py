@@ -14,6 +14,7 @@ from orchestrator.serving.service import conversation
 
 LIST_PROMPT = "Give three short tips for staying focused while studying."
 PLAIN_PROMPT = "What is the capital of France?"
+TRANSLATE_PROMPT = "Translate these words to French: cat, dog, house."
 
 
 @pytest.fixture
@@ -68,11 +69,20 @@ def test_an_unknown_model_is_404_and_an_empty_prompt_400(make) -> None:
 
 def test_the_request_sampling_fields_reach_every_generation(make) -> None:
     _, service = make()
-    nodes = generations(service, ask(max_tokens=20, temperature=0.3, top_p=0.9, seed=7, stop=["END"]))
+    nodes = generations(service, ask(TRANSLATE_PROMPT, max_tokens=20, temperature=0.3, top_p=0.9, seed=7, stop=["END"]))
     assert len(nodes) == 3
     assert all(n.params.max_tokens <= 20 and n.params.temperature == 0.3 and n.params.top_p == 0.9 for n in nodes)
-    assert all(n.params.stop[-1] == "END" and len(n.params.stop) > 1 for n in nodes)  # the branch stops stay
+    assert all(n.params.stop[-1] == "END" for n in nodes)
     assert [n.params.seed for n in nodes] == [7, 8, 9]
+
+
+def test_repeated_branches_keep_their_temperature_so_greedy_cannot_make_them_equal(make) -> None:
+    _, service = make()
+    nodes = generations(service, ask(temperature=0, seed=7))
+    assert [(n.params.temperature, n.params.seed) for n in nodes] == [(0.8, 7), (0.8, 8), (0.8, 9)]
+    assert all(len(n.params.stop) > 1 for n in nodes)  # the compiler's stops at the next item stay
+    hotter = generations(service, ask(temperature=1.5))
+    assert [(n.params.temperature, n.params.seed) for n in hotter] == [(1.5, 1), (1.5, 2), (1.5, 3)]
 
 
 def test_unset_fields_keep_the_plan_and_the_server_cap(make) -> None:
