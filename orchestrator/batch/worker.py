@@ -90,7 +90,9 @@ async def run_rows(
     return results  # type: ignore[return-value]
 
 
-async def _schemas(runtime: Runtime, prompts: list[str | None], problems: list[str | None], job: Job) -> list[Schema | None]:
+async def _schemas(
+    runtime: Runtime, prompts: list[str | None], problems: list[str | None], job: Job
+) -> list[Schema | None]:
     """The model's schema for each row the extractor asks about (None: the rules' schema is used)."""
     schemas: list[Schema | None] = [None] * len(prompts)
     if job.extractor is Extractor.RULES or job.strategy is Strategy.SERIAL:

@@ -90,7 +90,8 @@ def add_bench_parser(kinds: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", type=_existing, required=True, help="JSONL, CSV or Parquet rows with a prompt")
     parser.add_argument("--prompt-column", default="prompt", help="column holding the prompt (default prompt)")
     parser.add_argument("--limit", type=positive_int, help="only the first N rows")
-    parser.add_argument("--max-concurrency", type=int_range(1, 4096), default=16, help="engine requests in flight per actor (default 16)")
+    parser.add_argument("--max-concurrency", type=int_range(1, 4096), default=16,
+                        help="engine requests in flight per actor (default 16)")
     parser.add_argument("--max-tokens", type=positive_int, help="max_tokens of each generation (default: compiler's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_engine_arguments(parser)

@@ -48,7 +48,8 @@ def test_the_report_puts_both_sides_side_by_side():
     assert lines[0] == "d.jsonl: 4 rows (2 ran parallel) on 1 replica(s) of m"
     assert "rows/s                         0.400     0.500" in lines
     assert "parallel rows p50 (s)          2.500     0.750" in lines
-    assert lines[-1] == "throughput forkjoin/plain      1.250; median latency on parallel rows plain/forkjoin      3.333"
+    assert lines[-1] == ("throughput forkjoin/plain      1.250; "
+                         "median latency on parallel rows plain/forkjoin      3.333")
 
 
 def test_a_dataset_without_the_prompt_column_stops_before_any_engine(tmp_path, capsys, monkeypatch):
