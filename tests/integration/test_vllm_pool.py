@@ -88,19 +88,29 @@ def test_forks_sharing_a_prefix_hit_the_prefix_cache(runner: asyncio.Runner, poo
 
 @pytest.mark.restarts_engine
 def test_replica_restart_mid_request_completes_the_request(runner: asyncio.Runner, pool: ReplicaPool) -> None:
-    async def scenario() -> list:
-        chunks = []
-        async for chunk in pool.generate(ask("Explain how tides work.", max_tokens=64)):
-            chunks.append(chunk)
-            if len(chunks) == 3:
-                ray.kill(pool.handle(chunk.replica), no_restart=False)
-        return chunks
+    """The kill lands while tokens stream; the restarted replica continues the text instead of starting over."""
+    name = pool.replicas[0].name
 
-    chunks = runner.run(scenario())
-    assert chunks[-1].finish_reason in ("stop", "length")
+    async def scenario() -> tuple[list, int, int, int]:
+        chunks, killed_at, pid = [], 0, (await pool.handle(name).ready.remote()).pid
+        async for chunk in pool.generate(ask("Explain how tides work, in detail.", max_tokens=64)):
+            chunks.append(chunk)
+            if not killed_at and sum(c.tokens for c in chunks) >= 6 and chunk.finish_reason is None:
+                killed_at = len(chunks)
+                ray.kill(pool.handle(chunk.replica), no_restart=False)
+        return chunks, killed_at, pid, (await pool.handle(name).ready.remote()).pid
+
+    chunks, killed_at, pid_before, pid_after = runner.run(scenario())
+    before, after = chunks[:killed_at], chunks[killed_at:]
+    assert killed_at and pid_after != pid_before  # the kill landed mid-stream and Ray restarted the actor
+    assert after and after[-1].finish_reason in ("stop", "length")
+    prefix, continued = "".join(c.text for c in before), "".join(c.text for c in after)
+    assert prefix.strip() and continued.strip()
+    assert not continued.lstrip().startswith(prefix.strip()[:12])  # continued from the prefix, not restarted
     assert sum(c.tokens for c in chunks) <= 64
-    after = runner.run(collect(pool, ask("Say hello.", max_tokens=8)))
-    assert after[-1].finish_reason in ("stop", "length")
+    assert after[0].prompt_tokens is None  # a resumed attempt does not report its prompt again
+    again = runner.run(collect(pool, ask("Say hello.", max_tokens=8)))
+    assert again[-1].finish_reason in ("stop", "length")
 
 
 def test_merged_chunks_keep_every_token_and_the_stop_reason(runner: asyncio.Runner, pool: ReplicaPool) -> None:
