@@ -20,7 +20,7 @@ like a failed node); a dead engine or a timeout raises
 
 from __future__ import annotations
 
-from actors.engine import Engine
+from actors.engine import Engine, RequestError
 from actors.models import trained_models
 from graphs.compiler import graph_dict
 from graphs.pasta import parse
@@ -66,7 +66,8 @@ async def run_pasta(
     """Decode ``prompt`` with the interpreter; the run, and the interpreter's result (None if the main request failed)."""
     try:
         result = await Interpreter(engine, config, telemetry=telemetry).answer(prompt)
-    except NodeFailed as exc:
-        failed = NodeResult(name="main-1", kind="generate", status=NodeStatus.FAILED, error=str(exc))
-        return RunResult(answer="", nodes=[failed], wall_s=0.0, error=str(exc)), None
+    except (NodeFailed, RequestError) as exc:  # lists mode's main stream fails outside a task group
+        error = f"pasta answer failed: {exc}"
+        failed = NodeResult(name="main-1", kind="generate", status=NodeStatus.FAILED, error=error)
+        return RunResult(answer="", nodes=[failed], wall_s=0.0, error=error), None
     return run_result(result), result

@@ -108,8 +108,8 @@ def check_name(name: str) -> str:
 
 def load_examples(config: TrainConfig) -> list[dict]:
     """The rows to train on: annotated (and, unless ``all_rows``, accepted by both filters)."""
-    rows = read_rows(config.data, required=("prompt", "annotated"))
-    kept = [row for row in rows if row["annotated"] and (config.all_rows or row.get("accepted"))]
+    rows = read_rows(config.data, required=("prompt",), types={"prompt": str})
+    kept = [row for row in rows if row.get("annotated") and (config.all_rows or row.get("accepted"))]
     if not kept:
         which = "annotated" if config.all_rows else "accepted"
         raise TrainError(f"{config.data}: no {which} example to train on ({len(rows)} rows)")

@@ -65,5 +65,7 @@ def test_a_failed_main_request_is_a_failed_run() -> None:
     engine = ScriptedEngine(broken)
     outcome = asyncio.run(run_plan(engine, plan("tips", Strategy.PASTA)))
     assert not outcome.result.ok
-    assert outcome.result.error == "node 'r/main' failed: scripted failure: no answer" or outcome.result.error
+    assert outcome.result.error == "pasta answer failed: scripted failure: no answer"
+    assert [node.status.value for node in outcome.result.nodes] == ["failed"]
+    assert engine.active == set()
 
