@@ -118,6 +118,8 @@ class ExtractorCost(BaseModel):
     prompts: int = Field(description="Prompts extracted.")
     asked: int = Field(description="Prompts the engine was asked about.")
     fell_back: int = Field(description="Engine replies that were unusable (the rules' schema was kept).")
+    timed_out: int = Field(0, description="Of those, calls that ran out of time.")
+    concurrency: int | None = Field(None, description="Engine calls in flight at most while these were measured.")
     seconds_total: float = Field(description="Sum of the engine calls' wall times, seconds.")
     seconds_mean: float | None = Field(description="Mean wall time of one engine call (None when none was made).")
     seconds_p50: float | None = Field(None, description="Median (nearest rank) wall time of one engine call (None: no call).")
@@ -127,10 +129,12 @@ class ExtractorCost(BaseModel):
     )
 
     @classmethod
-    def from_calls(cls, prompts: int, seconds: list[float], fell_back: int) -> ExtractorCost:
+    def from_calls(cls, prompts: int, seconds: list[float], fell_back: int, *, timed_out: int = 0,
+                   concurrency: int | None = None) -> ExtractorCost:
         """The cost of ``prompts`` extractions whose engine calls took ``seconds`` (one entry per call)."""
         total = sum(seconds)
-        return cls(prompts=prompts, asked=len(seconds), fell_back=fell_back, seconds_total=total,
+        return cls(prompts=prompts, asked=len(seconds), fell_back=fell_back, timed_out=timed_out,
+                   concurrency=concurrency, seconds_total=total,
                    seconds_mean=total / len(seconds) if seconds else None,
                    seconds_p50=percentile(seconds, 50) if seconds else None,
                    seconds_p90=percentile(seconds, 90) if seconds else None,

@@ -55,6 +55,7 @@ class Extracted(BaseModel):
     asked: bool = Field(description="The engine was asked for this prompt.")
     fell_back: bool = Field(description="The engine was asked but its reply was unusable; the rules' schema is kept.")
     seconds: float = Field(description="Wall time of the engine call (0 when it was not asked).")
+    error: str | None = Field(None, description="Why the engine's reply was unusable (fell_back), one line.")
 
 
 def extraction_request(prompt: str, *, max_tokens: int = 1024) -> GenerateRequest:
@@ -105,9 +106,10 @@ async def extract_one(
     try:
         assisted = await ask_engine(engine, prompt, timeout_s=timeout_s)
     except (ExtractionReplyError, RequestError, TimeoutError) as exc:
-        reason = f"LLM-assisted extraction gave no usable schema: {str(exc) or type(exc).__name__}"
+        error = str(exc) or type(exc).__name__
+        reason = f"LLM-assisted extraction gave no usable schema: {error}"
         kept = rules.model_copy(update={"reasons": (*rules.reasons, reason)})
-        return Extracted(result=kept, asked=True, fell_back=True, seconds=time.perf_counter() - started)
+        return Extracted(result=kept, asked=True, fell_back=True, seconds=time.perf_counter() - started, error=error)
     return Extracted(result=_merge(rules, assisted, mode), asked=True, fell_back=False,
                      seconds=time.perf_counter() - started)
 

@@ -52,15 +52,20 @@ def add_extractor_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def extract_with_engine(args: argparse.Namespace, prompts: Sequence[str], *, concurrency: int = 8) -> list[Extracted]:
-    """Each prompt's schema by ``args.extractor``, on an engine started from ``args`` only if one prompt needs it."""
+def extract_with_engine(
+    args: argparse.Namespace, prompts: Sequence[str], *, concurrency: int = 8, timeout_s: float = 120.0
+) -> list[Extracted]:
+    """Each prompt's schema by ``args.extractor``, on an engine started from ``args`` only if one prompt needs it.
+
+    At most ``concurrency`` engine calls are in flight, each bounded by ``timeout_s`` (then the rules' schema stands).
+    """
     mode = Extractor(args.extractor)
 
     async def run() -> list[Extracted]:
         if not any(wants_engine(validate(extract_rules(p)), p, mode) for p in prompts):
             return await extract_many(None, prompts, mode=mode)  # no prompt needs the model: start no engine
         async with open_engine(options_from_args(args)) as engine:
-            return await extract_many(engine, prompts, mode=mode, concurrency=concurrency)
+            return await extract_many(engine, prompts, mode=mode, concurrency=concurrency, timeout_s=timeout_s)
 
     return asyncio.run(run())
 

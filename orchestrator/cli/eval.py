@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from orchestrator.cli.args import dataset_file, positive_int
+from orchestrator.cli.args import dataset_file, int_range, positive_float, positive_int
 from orchestrator.cli.eval_run import add_run_parser
 from orchestrator.cli.compile import add_extractor_argument, extract_with_engine
 from orchestrator.engines import add_engine_arguments
@@ -35,6 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     comp.add_argument("--part", choices=[p.value for p in Part], help="score only this part of the set (default: both)")
     comp.add_argument("--limit", type=positive_int,
                       help="score at most the first N rows (of the part) and of each negative set")
+    comp.add_argument("--llm-concurrency", type=int_range(1, 64), default=8,
+                      help="LLM extractor calls in flight at most (default 8; 1 measures one call's latency alone)")
+    comp.add_argument("--llm-timeout", type=positive_float, default=120.0,
+                      help="seconds one LLM extractor call may take before the rules' schema stands (default 120)")
     add_extractor_argument(comp)
     add_engine_arguments(comp)
     comp.set_defaults(handler=eval_compile_command)
@@ -47,13 +51,14 @@ def _engine_schemas(args: argparse.Namespace) -> tuple[dict, ExtractorCost | Non
         return {}, None
     prompts = scored_prompts(args.dataset, args.negatives, part=_part(args), limit=args.limit)
     with current_progress().status(f"extracting {len(prompts)} prompts ({args.extractor})"):
-        extracted = extract_with_engine(args, prompts)
-    return {p: e.result for p, e in zip(prompts, extracted, strict=True)}, _cost(extracted)
+        extracted = extract_with_engine(args, prompts, concurrency=args.llm_concurrency, timeout_s=args.llm_timeout)
+    return {p: e.result for p, e in zip(prompts, extracted, strict=True)}, _cost(extracted, args.llm_concurrency)
 
 
-def _cost(extracted: list[Extracted]) -> ExtractorCost:
+def _cost(extracted: list[Extracted], concurrency: int) -> ExtractorCost:
     asked = [e for e in extracted if e.asked]
-    return ExtractorCost.from_calls(len(extracted), [e.seconds for e in asked], sum(e.fell_back for e in asked))
+    return ExtractorCost.from_calls(len(extracted), [e.seconds for e in asked], sum(e.fell_back for e in asked),
+                                    timed_out=sum(e.error == "TimeoutError" for e in asked), concurrency=concurrency)
 
 
 def _part(args: argparse.Namespace) -> Part | None:
@@ -156,8 +161,11 @@ def _cost_line(cost: ExtractorCost) -> str:
     def seconds(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.2f} s"
 
-    return (f"LLM extractor: asked {cost.asked} of {cost.prompts} prompts, {cost.fell_back} fell back to the rules; "
-            f"extra latency per call {seconds(cost.seconds_mean)} mean, {seconds(cost.seconds_p50)} median, "
+    timed_out = f" ({cost.timed_out} timed out)" if cost.timed_out else ""
+    flight = f" with up to {cost.concurrency} in flight" if cost.concurrency else ""
+    return (f"LLM extractor: asked {cost.asked} of {cost.prompts} prompts, {cost.fell_back} fell back to the rules"
+            f"{timed_out}; extra latency per call{flight} {seconds(cost.seconds_mean)} mean, "
+            f"{seconds(cost.seconds_p50)} median, "
             f"{seconds(cost.seconds_p90)} p90; {seconds(cost.seconds_per_prompt)} per prompt on average "
             f"({cost.seconds_total:.1f} s in all)")
 

@@ -67,7 +67,8 @@ def test_the_text_puts_rules_alone_beside_rules_plus_llm(files, capsys) -> None:
     assert overall[1].split()[:2] == ["50.0%", "50.0%"] and overall[2].split()[:2] == ["100.0%", "100.0%"]
     assert f"false positives on {negatives}: rules alone 0 of 2, rules + LLM 1 of 2" in lines
     cost = lines[-1]
-    assert cost.startswith("LLM extractor: asked 2 of 4 prompts, 0 fell back to the rules; extra latency per call ")
+    assert cost.startswith("LLM extractor: asked 2 of 4 prompts, 0 fell back to the rules; "
+                           "extra latency per call with up to 8 in flight ")
     assert len(opened) == 1 and len(opened[0].calls) == 2
 
 
@@ -99,3 +100,12 @@ def test_select_rows_takes_the_part_then_the_limit() -> None:
     assert 0 < len(check) < 30
     assert select_rows(rows, Part.CHECK, 2) == check[:2]
     assert select_rows(rows, None, 3) == rows[:3] and select_rows(rows) == rows
+
+
+def test_a_call_out_of_time_falls_back_and_is_counted(files, capsys) -> None:
+    dataset, negatives, opened = files
+    argv = ["eval", "compile", "--dataset", str(dataset), "--extractor", "auto", "--llm-timeout", "0.000001",
+            "--llm-concurrency", "1", "--json", "--quiet"]
+    assert main(argv) == 0
+    cost = json.loads(capsys.readouterr().out)["extractor_cost"]
+    assert (cost["asked"], cost["fell_back"], cost["timed_out"], cost["concurrency"]) == (1, 1, 1, 1)
