@@ -44,6 +44,7 @@ from actors.replica import EngineSpec, Replica, ReplicaInfo, ScriptedSpec, VllmS
 from actors.failover import Progress, account, continuation
 from actors.router import Router, affinity_key
 from cluster import NAMESPACE, Accelerator, Reservation, release, reserve
+from graphs.errors import one_line
 
 
 RESTART_POLL_S = 0.5
@@ -402,7 +403,7 @@ def _task_error(exc: Any, replica: str) -> Exception:
         case EngineError():
             return cause
         case _:
-            return RequestError(f"replica {replica} failed: {_one_line(cause or exc)}")
+            return RequestError(f"replica {replica} failed: {one_line(cause or exc)}")
 
 
 def _start_error(name: str, exc: BaseException, timeout_s: float) -> EngineError:
@@ -411,11 +412,4 @@ def _start_error(name: str, exc: BaseException, timeout_s: float) -> EngineError
     cause = getattr(exc, "cause", None)
     if isinstance(cause, EngineError):
         return EngineStartError(str(cause))
-    return EngineStartError(f"replica {name} failed to start: {_one_line(exc)}")
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
+    return EngineStartError(f"replica {name} failed to start: {one_line(exc)}")

@@ -41,6 +41,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.errors import ClusterError
+from graphs.errors import one_line
 
 NAMESPACE = "forkjoin"
 """Ray namespace of every actor forkjoin creates (named replicas live here)."""
@@ -141,7 +142,7 @@ def _embedded(config: ClusterConfig) -> Iterator[ClusterInfo]:
         )
     except Exception as exc:
         ray.shutdown()
-        raise ClusterError(f"could not start an embedded Ray in {temp_dir}: {_one_line(exc)}") from exc
+        raise ClusterError(f"could not start an embedded Ray in {temp_dir}: {one_line(exc)}") from exc
     try:
         yield describe(embedded=True, dashboard_url=context.dashboard_url or None)
     finally:
@@ -161,7 +162,7 @@ def _joined(address: str, config: ClusterConfig) -> Iterator[ClusterInfo]:
                      logging_level=logging.WARNING)
     except Exception as exc:
         ray.shutdown()
-        raise ClusterError(f"could not join Ray at {address}: {_one_line(exc)}{_auth_hint(exc)}") from exc
+        raise ClusterError(f"could not join Ray at {address}: {one_line(exc)}{_auth_hint(exc)}") from exc
     try:
         yield describe(embedded=False)
     finally:
@@ -231,7 +232,7 @@ def _probe(address: str, timeout_s: float) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             pass
     except OSError as exc:
-        raise ClusterError(f"Ray cluster at {address} is unreachable ({_one_line(exc)})") from exc
+        raise ClusterError(f"Ray cluster at {address} is unreachable ({one_line(exc)})") from exc
 
 
 @contextmanager
@@ -256,8 +257,3 @@ def _auth_hint(exc: BaseException) -> str:
     if "InvalidAuthToken" in text or "AuthenticationError" in text:
         return "; the cluster uses token auth: export RAY_AUTH_MODE=token and RAY_AUTH_TOKEN=<its token>"
     return ""
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
