@@ -1,7 +1,7 @@
 """``forkjoin eval run``: serial against auto (or parallel) on a dataset, with speed and answer quality.
 
     forkjoin eval run --dataset ../shared/data/parallelprompt_dev.jsonl [--strategy auto|parallel] \\
-        [--limit N] [--per-category N] [--repeat K] [--out DIR] [--json] [--judge-url URL --judge-model NAME]
+        [--part tuning|check] [--limit N] [--per-category N] [--repeat K] [--out DIR] [--json] [--judge-url URL --judge-model NAME]
 
 Writes ``DIR/results.parquet``, ``DIR/report.md`` and two plots; ``--json``
 prints one object whose ``summary`` has the dataset figures. Every row is
@@ -22,6 +22,7 @@ from orchestrator.curves import load_curve
 from orchestrator.engines import add_engine_arguments, options_from_args
 from orchestrator.eval.judge import openai_completer
 from orchestrator.eval.report import write_report
+from orchestrator.evaluate import Part
 from orchestrator.eval.runner import EvalConfig, EvalInputError, load, prepare, run_eval
 from graphs.compiler import CompileOptions
 
@@ -31,6 +32,8 @@ def add_run_parser(targets: argparse._SubParsersAction) -> None:
     run = targets.add_parser("run", help="serial vs auto/parallel on a dataset: speedup, adherence, fidelity")
     run.add_argument("--dataset", type=dataset_file, required=True, help="JSONL / CSV / Parquet with a 'prompt' column")
     run.add_argument("--strategy", choices=("auto", "parallel", "pasta"), default="auto", help="measured against serial")
+    run.add_argument("--part", choices=[p.value for p in Part],
+                     help="only this part of the set (the split eval compile uses; default: every row)")
     run.add_argument("--limit", type=int_range(1), help="only the first N rows")
     run.add_argument("--per-category", type=int_range(1), help="only the first N rows of each category")
     run.add_argument("--repeat", type=int_range(1, 50), default=1, help="rounds per prompt, median walls (default 1)")
@@ -49,7 +52,7 @@ def add_run_parser(targets: argparse._SubParsersAction) -> None:
 
 
 def eval_run_command(args: argparse.Namespace) -> int:
-    config = EvalConfig(dataset=args.dataset, strategy=args.strategy, limit=args.limit, per_category=args.per_category, repeat=args.repeat,
+    config = EvalConfig(dataset=args.dataset, strategy=args.strategy, part=args.part, limit=args.limit, per_category=args.per_category, repeat=args.repeat,
                         out=args.out, min_speedup=args.min_speedup)
     judge, on_pool = _judge(args)
     engine = options_from_args(args)

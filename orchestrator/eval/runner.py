@@ -31,6 +31,7 @@ from graphs.errors import ForkjoinError
 from orchestrator.config import RuntimeConfig
 from orchestrator.datasets import DatasetError, read_rows
 from orchestrator.errors import RunAborted
+from orchestrator.evaluate import Part, select_rows
 from orchestrator.eval.fidelity import Embedder, fidelity
 from orchestrator.engines import EngineOptions, open_engine
 from orchestrator.eval.judge import Completer, JudgeError, judge_pair, pool_completer
@@ -50,6 +51,7 @@ class EvalConfig(BaseModel):
     strategy: Literal["auto", "parallel", "pasta"] = Field(
         "auto", description="The strategy measured against serial (pasta: the interpreter, no adherence check)."
     )
+    part: Part | None = Field(None, description="Only the rows of this part of the set (None: every row).")
     limit: int | None = Field(None, ge=1, description="Only the first N rows.")
     per_category: int | None = Field(None, ge=1, description="Only the first N rows of each category.")
     repeat: int = Field(1, ge=1, le=50, description="Rounds per prompt (median walls).")
@@ -73,11 +75,11 @@ class Prepared:
 
 
 def load(config: EvalConfig) -> list[dict]:
-    """The dataset's rows (the first ``per_category`` of each category, then at most ``limit``).
+    """The dataset's rows (of ``part``; the first ``per_category`` of each category, then at most ``limit``).
 
     DatasetError names the file and line of a bad row.
     """
-    rows = read_rows(config.dataset, required=("prompt",), types={"prompt": str})
+    rows = select_rows(read_rows(config.dataset, required=("prompt",), types={"prompt": str}), config.part)
     if config.per_category:
         seen: dict[str, int] = {}
         kept = []

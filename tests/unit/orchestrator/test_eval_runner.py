@@ -11,6 +11,7 @@ from graphs.compiler import CompileOptions
 from graphs.cost import DEFAULT_CURVE
 from orchestrator.config import RuntimeConfig
 from orchestrator.datasets import DatasetError
+from orchestrator.evaluate import Part, split_part
 from orchestrator.eval.runner import EvalConfig, load, measure_all, prepare, score
 
 ROWS = [
@@ -45,6 +46,18 @@ def test_per_category_keeps_the_first_rows_of_each_category_in_dataset_order(tmp
     assert [r["id"] for r in kept] == ["a0", "b0", "a1", "b1"]
     assert [r["id"] for r in load(EvalConfig(dataset=dataset(tmp_path, rows), per_category=2, limit=3))] == \
         ["a0", "b0", "a1"]
+
+
+def test_part_keeps_only_the_rows_of_that_part_before_per_category(tmp_path):
+    rows = [{"id": f"{c}{i}", "category": c, "prompt": f"p {c}{i}"} for i in range(12) for c in "ab"]
+    path = dataset(tmp_path, rows)
+    check = [r["id"] for r in load(EvalConfig(dataset=path, part=Part.CHECK))]
+    tuning = [r["id"] for r in load(EvalConfig(dataset=path, part=Part.TUNING))]
+    assert check and tuning and sorted(check + tuning) == sorted(r["id"] for r in rows)
+    assert all(split_part(i) is Part.CHECK for i in check) and all(split_part(i) is Part.TUNING for i in tuning)
+    first = load(EvalConfig(dataset=path, part=Part.CHECK, per_category=1))
+    firsts = [i for n, i in enumerate(check) if i[0] not in {j[0] for j in check[:n]}]
+    assert [r["id"] for r in first] == firsts
 
 
 def test_prepare_rejects_prompts_without_a_parallel_plan_and_records_autos_choice(tmp_path):
