@@ -16,19 +16,27 @@ from pathlib import Path
 
 def convert(gguf: Path, out: Path) -> None:
     """Write ``out`` (must not exist) as a bf16 Hugging Face directory of ``gguf``."""
+    _step("importing torch and transformers")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf.parent), gguf.name
+    _step("reading the tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     if not getattr(tokenizer, "chat_template", None):
         print(f"warning: {name} has no chat template; use raw requests", file=sys.stderr)
+    _step("dequantizing the weights")
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.bfloat16)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.hf_quantizer = None
+    _step("writing safetensors")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+def _step(what: str) -> None:
+    print(f"step {what}", flush=True)
 
 
 def main(argv: list[str]) -> int:

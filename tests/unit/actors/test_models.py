@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,7 +48,7 @@ def chunked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
 
 
 def fake_converter(calls: list[bytes]):
-    def convert(gguf: Path, out: Path) -> None:
+    def convert(gguf: Path, out: Path, report) -> None:
         calls.append(gguf.read_bytes())
         out.mkdir()
         (out / "config.json").write_text("{}")
@@ -117,7 +119,7 @@ def test_prepare_joins_chunks_checks_and_marks(chunked: ModelSpec, cache: Path, 
 
 def test_prepare_rejects_a_corrupt_gguf(chunked: ModelSpec, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(models.REGISTRY, "tiny-test", chunked.model_copy(update={"sha256": "f" * 64}))
-    monkeypatch.setattr(models, "_run_converter", lambda g, o: pytest.fail("must not convert a corrupt file"))
+    monkeypatch.setattr(models, "_run_converter", lambda g, o, r: pytest.fail("must not convert a corrupt file"))
     with pytest.raises(ModelCorruptError, match=r"GGUF of 'tiny-test' has sha256 .*, expected ffffffffffff"):
         prepare_model("tiny-test")
     assert not (cache / "tiny-test").exists()
@@ -132,7 +134,7 @@ def test_stale_marker_is_not_ready(chunked: ModelSpec, cache: Path) -> None:
 
 
 def test_failed_conversion_leaves_nothing(chunked: ModelSpec, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(gguf: Path, out: Path) -> None:
+    def boom(gguf: Path, out: Path, report) -> None:
         out.mkdir()
         raise models.ModelError("converting x failed: boom")
 
@@ -156,3 +158,26 @@ def test_registry_defaults() -> None:
     assert models.DEFAULT_MODEL in models.REGISTRY and models.TEST_MODEL in models.REGISTRY
     roles = {info.name: info.role for info in models.list_models()}
     assert roles[models.DEFAULT_MODEL] == "default" and roles[models.TEST_MODEL] == "test"
+
+
+def test_converter_steps_reach_the_callback_and_its_error_line_the_exception(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = "import sys; print('step importing', flush=True); print('noise'); print('step writing'); "
+    monkeypatch.setattr(models, "_converter_command", lambda g, o: [sys.executable, "-c", script + "sys.exit(0)"])
+    steps: list[tuple[str, int, int | None]] = []
+    models._run_converter(tmp_path / "m.gguf", tmp_path / "out", lambda *step: steps.append(step))
+    assert steps == [("converting: importing", 0, None), ("converting: writing", 0, None)]
+    failing = script + "print('first', file=sys.stderr); print('ValueError: bad tensor', file=sys.stderr); sys.exit(1)"
+    monkeypatch.setattr(models, "_converter_command", lambda g, o: [sys.executable, "-c", failing])
+    with pytest.raises(models.ModelError, match=r"converting m.gguf failed: ValueError: bad tensor$"):
+        models._run_converter(tmp_path / "m.gguf", tmp_path / "out", lambda *step: None)
+
+
+def test_a_converter_over_its_time_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "CONVERT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(models, "_converter_command", lambda g, o: [sys.executable, "-c", "import time; time.sleep(60)"])
+    start = time.monotonic()
+    with pytest.raises(models.ModelError, match=r"converting m.gguf took over 0.5 s"):
+        models._run_converter(tmp_path / "m.gguf", tmp_path / "out", lambda *step: None)
+    assert time.monotonic() - start < 30

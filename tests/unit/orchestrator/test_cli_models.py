@@ -71,12 +71,13 @@ def test_prepare_reports_steps_through_the_callback(tmp_path: Path, monkeypatch:
     parts = [tmp_path / "a.bin", tmp_path / "b.bin"]
     parts[0].write_bytes(b"GGUF" + b"x" * 100)
     parts[1].write_bytes(b"y" * 50)
-    monkeypatch.setattr(models, "_run_converter", lambda gguf, out: (out.mkdir(), (out / "config.json").write_text("{}")))
+    monkeypatch.setattr(models, "_run_converter", lambda gguf, out, report: (report("converting: writing safetensors", 0, None), out.mkdir(),
+                                                                 (out / "config.json").write_text("{}")))
     steps: list[tuple[str, int, int | None]] = []
     models._convert(parts, None, tmp_path / "out", force=True, report=lambda *step: steps.append(step))
     assert steps == [
         ("joining the GGUF parts", 0, 154), ("joining the GGUF parts", 104, 154), ("joining the GGUF parts", 154, 154),
         ("checking the sha256", 0, 154), ("checking the sha256", 154, 154),
-        ("converting to a Hugging Face directory", 0, None),
+        ("converting: writing safetensors", 0, None),
     ]
     assert (tmp_path / "out" / models.MARKER).is_file()
