@@ -102,6 +102,16 @@ class ServeBench(BaseModel):
     p50_ratio: dict[str, float | None] = Field(description="vllm p50 / forkjoin p50 by kind (>1: forkjoin faster).")
 
 
+def spread(items: list[str], limit: int) -> list[str]:
+    """``limit`` items evenly spaced through ``items`` (all of them when there are fewer), in file order.
+
+    The prompt files are sorted by category, so their first rows would all be of one kind.
+    """
+    if limit >= len(items):
+        return list(items)
+    return [items[index * len(items) // limit] for index in range(limit)]
+
+
 def workload(lists: list[str], plains: list[str]) -> list[tuple[str, str]]:
     """``(kind, prompt)`` pairs, the two kinds interleaved, every prompt once."""
     pairs: list[tuple[str, str]] = []
@@ -204,13 +214,18 @@ def _fmt(value: Any) -> str:
 
 
 def vllm_serve_argv(engine: EngineConfig, model_dir: str, served_name: str, port: int, *, dtype: str,
-                    block_size: int | None) -> list[str]:
-    """The ``vllm serve`` command with the settings forkjoin's replica starts its engine with."""
+                    block_size: int | None, one_process: bool = False) -> list[str]:
+    """The ``vllm serve`` command with the settings forkjoin's replica starts its engine with.
+
+    ``one_process``: the model runs inside EngineCore (vLLM's ``uni`` executor), as in the replica.
+    """
     argv = [str(Path(sys.executable).with_name("vllm")), "serve", model_dir, "--served-model-name", served_name,
             "--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(engine.max_model_len),
             "--dtype", dtype, "--kv-cache-memory-bytes", str(int(engine.kv_cache_gib * (1 << 30))),
             "--max-num-seqs", str(engine.max_num_seqs), "--seed", str(engine.seed), "--disable-log-stats",
             "--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching"]
+    if one_process:
+        argv += ["--distributed-executor-backend", "uni"]
     if block_size is not None:
         argv += ["--block-size", str(block_size)]
     return argv + (["--enforce-eager"] if engine.enforce_eager else [])
@@ -220,11 +235,11 @@ def vllm_serve_argv(engine: EngineConfig, model_dir: str, served_name: str, port
 def plain_vllm(engine: EngineConfig, served_name: str, port: int, log: Path) -> Iterator[str]:
     """Run ``vllm serve`` (CPU build) in a child process until it answers /health; its base URL; stopped at exit."""
     from actors.models import resolve_model
-    from actors.vllm_engine import engine_env, served_dtype
+    from actors.vllm_engine import engine_env, one_process, served_dtype
 
     model_dir = str(resolve_model(engine.model).path)
     argv = vllm_serve_argv(engine, model_dir, served_name, port, dtype=served_dtype(engine, is_cpu=True),
-                           block_size=engine.block_size or CPU_BLOCK_SIZE)
+                           block_size=engine.block_size or CPU_BLOCK_SIZE, one_process=one_process(engine))
     env = {**engine_env(engine), **os.environ}
     with log.open("wb") as sink:
         child = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)

@@ -9,11 +9,19 @@ import httpx
 from actors import ScriptedEngine
 from actors.config import EngineConfig
 from orchestrator.serving import Service, ServiceConfig, build_app
-from orchestrator.serving.bench import BenchServeConfig, Sample, compare, drive, summarize, vllm_serve_argv, workload
+from orchestrator.serving.bench import (BenchServeConfig, Sample, compare, drive, spread, summarize, vllm_serve_argv,
+                                        workload)
 
 
 def test_the_workload_interleaves_kinds_and_keeps_every_prompt() -> None:
     assert workload(["a", "b", "c"], ["p"]) == [("list", "a"), ("plain", "p"), ("list", "b"), ("list", "c")]
+
+
+def test_prompts_are_picked_evenly_through_a_file_sorted_by_category() -> None:
+    rows = [f"{kind}-{i}" for kind in "abcd" for i in range(5)]
+    assert spread(rows, 4) == ["a-0", "b-0", "c-0", "d-0"]
+    assert spread(rows, 3) == ["a-0", "b-1", "c-3"]
+    assert spread(rows[:2], 5) == ["a-0", "a-1"]
 
 
 def test_summaries_count_failures_apart_and_ratios_compare_p50s() -> None:
@@ -36,6 +44,9 @@ def test_vllm_serve_gets_the_replica_engine_settings() -> None:
     assert pairs["--max-model-len"] == "2048" and pairs["--kv-cache-memory-bytes"] == str(1 << 29)
     assert pairs["--dtype"] == "float32" and pairs["--max-num-seqs"] == "8" and pairs["--port"] == "8123"
     assert "--enforce-eager" in argv and "--enable-prefix-caching" in argv and argv[-3:-1] == ["--block-size", "32"]
+    assert "--distributed-executor-backend" not in argv
+    single = vllm_serve_argv(engine, "/models/m", "m", 8123, dtype="float32", block_size=None, one_process=True)
+    assert single[-3:-1] == ["--distributed-executor-backend", "uni"]
 
 
 def test_the_clients_measure_every_request_through_the_openai_client() -> None:
