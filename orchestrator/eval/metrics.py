@@ -47,6 +47,8 @@ class EvalRow(BaseModel):
     predicted_speedup: float | None = Field(None, description="The cost model's speedup.")
     predicted_serial_s: float | None = Field(None, description="The cost model's serial latency.")
     predicted_parallel_s: float | None = Field(None, description="The cost model's parallel latency.")
+    predicted_serial_tokens: int | None = Field(None, description="Tokens the cost model expected the serial answer to write.")
+    predicted_parallel_tokens: int | None = Field(None, description="Tokens the cost model expected all branches to write.")
     bound: float | None = Field(None, description="Physical bound for this many branches on the curve.")
     bound_fraction: float | None = Field(None, description="speedup / bound.")
     adherence: bool | None = Field(None, description="Whether the parallel answer passed every structural check.")
@@ -138,10 +140,19 @@ def summarize(rows: Sequence[EvalRow], *, min_speedup: float = 1.2) -> dict:
             "correlation": correlation([r.predicted_speedup for r in predicted], [r.speedup for r in predicted]),
             "wrong_auto_choices": len(wrong),
             "wrong_ids": wrong,
+            "median_serial_tokens_ratio": _median([_tokens_ratio(r.serial_num_tokens, r.predicted_serial_tokens)
+                                                   for r in predicted]),
+            "median_parallel_tokens_ratio": _median([_tokens_ratio(r.parallel_num_tokens, r.predicted_parallel_tokens)
+                                                     for r in predicted]),
         },
         "not_run": {status: [{"id": r.id, "error": r.error} for r in rows if r.status == status]
                     for status in ("rejected", "failed")},
     }
+
+
+def _tokens_ratio(measured: int, predicted: int | None) -> float | None:
+    """Measured over predicted tokens (None when nothing was predicted)."""
+    return round(measured / predicted, 3) if predicted else None
 
 
 def _is_wrong(row: EvalRow, min_speedup: float) -> bool:

@@ -180,6 +180,8 @@ def _row(item: Prepared, measured: Measured) -> EvalRow:
         predicted_speedup=prediction.speedup if prediction else None,
         predicted_serial_s=prediction.serial_s if prediction else None,
         predicted_parallel_s=prediction.parallel_s if prediction else None,
+        predicted_serial_tokens=prediction.serial_tokens if prediction else None,
+        predicted_parallel_tokens=prediction.parallel_tokens if prediction else None,
         bound=prediction.bound if prediction else None, repeats=len(measured.serial),
     )
     return derive(row)

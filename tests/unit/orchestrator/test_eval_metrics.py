@@ -79,3 +79,17 @@ def test_correlation_needs_three_points_and_spread():
     assert correlation([1, 2], [1, 2]) is None
     assert correlation([1, 1, 1], [1, 2, 3]) is None
     assert correlation([1, 2, 3], [3, 2, 1]) == -1.0
+
+
+def test_the_record_says_how_far_the_token_estimates_were_off():
+    rows = [row("a", "x", 1000, 250, serial_tokens=50, parallel_tokens=300, predicted_speedup=2.0,
+                predicted_serial_tokens=200, predicted_parallel_tokens=300),
+            row("b", "x", 1000, 500, serial_tokens=100, parallel_tokens=150, predicted_speedup=2.0,
+                predicted_serial_tokens=100, predicted_parallel_tokens=100),
+            row("c", "x", 1000, 500, serial_tokens=30, parallel_tokens=90, predicted_speedup=2.0,
+                predicted_serial_tokens=60, predicted_parallel_tokens=60)]
+    record = summarize(rows)["predicted_vs_measured"]
+    assert record["median_serial_tokens_ratio"] == 0.5  # 0.25, 1.0, 0.5
+    assert record["median_parallel_tokens_ratio"] == 1.5  # 1.0, 1.5, 1.5
+    assert summarize([row("d", "x", 1000, 500, predicted_speedup=2.0)])["predicted_vs_measured"][
+        "median_serial_tokens_ratio"] is None
