@@ -60,8 +60,10 @@ class EngineConfig(BaseModel):
     tensor_parallel_size: int = Field(
         1, ge=1, le=64, description="GPUs one replica spans (1 on CPU)."
     )
-    enforce_eager: bool = Field(
-        False, description="Skip torch.compile / CUDA graphs: faster start, slower generation."
+    enforce_eager: bool | None = Field(
+        None, description="Skip torch.compile / CUDA graphs. None: eager on CPU (measured on the 2-core CPU: "
+        "the engine started in 37 s against 106 s compiled, and decoded 8 and 16 streams at the same rate), "
+        "compiled on GPU, where CUDA graphs pay.",
     )
     one_process: bool = Field(
         True, description="With one rank, run the model inside vLLM's EngineCore process (its one-process "

@@ -152,6 +152,11 @@ def served_dtype(config: EngineConfig, *, is_cpu: bool, flags: set[str] | None =
     return Dtype.BFLOAT16.value if flags & NATIVE_BF16_FLAGS else Dtype.FLOAT32.value
 
 
+def eager(config: EngineConfig, *, is_cpu: bool) -> bool:
+    """Whether the engine runs eager: as configured, else on CPU (see ``EngineConfig.enforce_eager``)."""
+    return is_cpu if config.enforce_eager is None else config.enforce_eager
+
+
 def build_engine_args(config: EngineConfig, model_path: str, *, is_cpu: bool) -> Any:
     """vLLM ``AsyncEngineArgs`` for ``config`` (the model already resolved to a directory)."""
     from vllm.engine.arg_utils import AsyncEngineArgs
@@ -164,7 +169,7 @@ def build_engine_args(config: EngineConfig, model_path: str, *, is_cpu: bool) ->
         dtype=served_dtype(config, is_cpu=is_cpu),
         block_size=block_size,
         tensor_parallel_size=config.tensor_parallel_size,
-        enforce_eager=config.enforce_eager,
+        enforce_eager=eager(config, is_cpu=is_cpu),
         max_num_seqs=config.max_num_seqs,
         enable_prefix_caching=config.enable_prefix_caching,
         seed=config.seed,

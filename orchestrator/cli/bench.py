@@ -47,6 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--max-tokens", type=int_range(1, 4096), default=128, help="tokens per stream (default 128)")
     engine.add_argument("--samples", type=int_range(2, 10000), default=50, help="1-token calls for the overhead (default 50)")
     engine.add_argument("--kv-cache-gib", type=kv_cache_gib, default=1.0, help="KV cache of the replica, GiB (default 1)")
+    engine.add_argument("--compiled", action="store_true", help="torch.compile the model (default on CPU: eager)")
     engine.add_argument("--max-model-len", type=int_range(128, 131072), default=2048, help="context length (default 2048)")
     engine.add_argument(
         "--baseline", action="store_true",
@@ -97,6 +98,8 @@ def _engine_config(args: argparse.Namespace, config: BenchConfig) -> EngineConfi
               "max_num_seqs": max(*config.streams, EngineConfig().max_num_seqs)}
     if args.model:
         fields["model"] = args.model
+    if args.compiled:
+        fields["enforce_eager"] = False
     return EngineConfig(**fields)
 
 

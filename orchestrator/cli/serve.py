@@ -23,7 +23,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from actors.config import EngineConfig
 from graphs.errors import ForkjoinError
 from orchestrator.cli.args import dataset_file, int_range
 from orchestrator.config import RuntimeConfig
@@ -145,8 +144,7 @@ def bench_serve_command(args: argparse.Namespace) -> int:
     progress = current_progress()
     baseline = None
     if not args.no_baseline:
-        engine = EngineConfig(model=options.model_name, max_model_len=options.max_model_len,
-                              kv_cache_gib=options.kv_cache_gib)
+        engine = options.engine_config()
         with tempfile.TemporaryDirectory(prefix="fj-bench-serve-") as scratch:
             with progress.status(f"plain vllm serve: starting {engine.model}, then {len(work)} requests"):
                 with bench.plain_vllm(engine, options.model_name, args.port, Path(scratch) / "vllm.log") as url:

@@ -33,6 +33,7 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.config import CPU_BLOCK_SIZE, EngineConfig
+from actors.vllm_engine import eager
 from graphs.errors import ForkjoinError, one_line
 
 KINDS = ("list", "plain")
@@ -228,7 +229,7 @@ def vllm_serve_argv(engine: EngineConfig, model_dir: str, served_name: str, port
         argv += ["--distributed-executor-backend", "uni"]
     if block_size is not None:
         argv += ["--block-size", str(block_size)]
-    return argv + (["--enforce-eager"] if engine.enforce_eager else [])
+    return argv + (["--enforce-eager"] if eager(engine, is_cpu=True) else [])
 
 
 @contextmanager

@@ -132,6 +132,10 @@ def test_engine_args_on_cpu(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_engine_args(EngineConfig(), model, is_cpu=False).distributed_executor_backend is None
     for several in (EngineConfig(tensor_parallel_size=2), EngineConfig(one_process=False)):
         assert build_engine_args(several, model, is_cpu=True).distributed_executor_backend is None
+    assert args.enforce_eager is True  # eager on CPU unless told
+    assert build_engine_args(EngineConfig(), model, is_cpu=False).enforce_eager is False
+    assert build_engine_args(EngineConfig(enforce_eager=False), model, is_cpu=True).enforce_eager is False
+    assert build_engine_args(EngineConfig(enforce_eager=True), model, is_cpu=False).enforce_eager is True
 
 
 def test_auto_dtype_is_bfloat16_only_where_the_cpu_computes_it() -> None:
