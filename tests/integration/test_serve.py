@@ -4,7 +4,8 @@ Serve runs in the session's Ray (controller, proxy and deployment at
 num_cpus=0 beside the replica that reserves every CPU), attached to the
 shared pool's replica by name, on a free loopback port; it is shut down at
 the end of the module. Every test also passes the session's leak check: no
-request left open in the replica.
+request left open in the replica. The disconnect tests read the engine's own
+stats (vLLM's unfinished requests and generated tokens) through the replica.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ KEY = "test-key"
 MAX_PENDING = 3
 LIST_PROMPT = "Give three short tips for staying focused while studying."
 PLAIN_PROMPT = "What is the capital of France? Answer in one sentence."
+CITIES = ("Paris", "Tokyo", "Cairo")
+CITIES_PROMPT = f"Write one sentence about each of these cities: {', '.join(CITIES)}."
 
 
 def _free_port() -> int:
@@ -61,6 +64,14 @@ def open_requests(pool) -> list[str]:
 
     found = ray.get([pool.handle(r.name).open_requests.remote() for r in pool.replicas], timeout=30)
     return [rid for ids in found for rid in ids]
+
+
+def engine_load(pool) -> tuple[int, int]:
+    """The replicas' engine stats, summed: (requests unfinished in vLLM, tokens generated since start)."""
+    import ray
+
+    stats = ray.get([pool.handle(r.name).stats.remote() for r in pool.replicas], timeout=30)
+    return sum(s.running + s.waiting for s in stats), sum(s.generated_tokens for s in stats)
 
 
 def test_chat_and_completion_answer_with_usage_and_forkjoin_fields(pool, client: openai.OpenAI) -> None:
@@ -102,14 +113,32 @@ def test_a_list_prompt_streams_its_items_in_order(pool, client: openai.OpenAI) -
     assert info["predicted_parallel_s"] is not None
 
 
+def test_a_data_list_comes_back_one_item_per_entry_in_the_prompts_order(pool, client: openai.OpenAI) -> None:
+    # No extra_body: what an unmodified client gets (auto, the cost model decides).
+    request = {"model": TEST_MODEL, "max_tokens": 40, "temperature": 0,
+               "messages": [{"role": "user", "content": CITIES_PROMPT}]}
+    text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**request, stream=True)
+                   if c.choices)
+    whole = client.chat.completions.create(**request)
+    for answer in (text, whole.choices[0].message.content):
+        found = [answer.find(city) for city in CITIES]
+        assert -1 not in found and found == sorted(found), answer
+    assert (whole.model_extra["forkjoin"]["strategy"], whole.model_extra["forkjoin"]["generations"]) == ("parallel", 3)
+
+
 def test_models_health_and_the_key(pool, client: openai.OpenAI, base_url: str) -> None:
     assert [m.id for m in client.models.list()] == [TEST_MODEL]
     health = httpx.get(base_url.removesuffix("/v1") + "/health", timeout=30)
     assert health.status_code == 200 and health.json()["live_replicas"] == 1
+    hello = [{"role": "user", "content": "hi"}]
     with openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0) as stranger:
-        with pytest.raises(openai.AuthenticationError) as caught:
-            stranger.chat.completions.create(model=TEST_MODEL, messages=[{"role": "user", "content": "hi"}])
-    assert (caught.value.status_code, caught.value.code) == (401, "invalid_api_key")
+        with pytest.raises(openai.AuthenticationError) as wrong:
+            stranger.chat.completions.create(model=TEST_MODEL, messages=hello)
+    with pytest.raises(openai.AuthenticationError) as keyless:  # no Authorization header at all
+        client.completions.create(model=TEST_MODEL, prompt="hi", extra_headers={"Authorization": openai.omit})
+    for caught in (wrong, keyless):
+        assert (caught.value.status_code, caught.value.code) == (401, "invalid_api_key")
+    assert keyless.value.response.request.headers.get("authorization") is None
 
 
 def test_a_flood_beyond_the_queue_depth_gets_429_with_retry_after(pool, base_url: str) -> None:
@@ -127,18 +156,28 @@ def test_a_flood_beyond_the_queue_depth_gets_429_with_retry_after(pool, base_url
     assert all(r.response.headers["retry-after"] == "1" for r in refused)
 
 
-def test_a_client_that_disconnects_leaves_no_engine_request_running(pool, client: openai.OpenAI) -> None:
+STORY = "Write a long story about a lighthouse keeper."
+ANIMAL_STORIES = "Write a long story about each of these animals: a cat, a dog, a horse."
+
+
+@pytest.mark.parametrize(("strategy", "prompt", "branches"), [("serial", STORY, 1), ("parallel", ANIMAL_STORIES, 3)])
+def test_a_client_that_disconnects_leaves_no_engine_request_running(
+        pool, client: openai.OpenAI, strategy: str, prompt: str, branches: int) -> None:
     stream = client.chat.completions.create(
-        model=TEST_MODEL, max_tokens=400, stream=True, extra_body={"forkjoin": {"strategy": "serial"}},
-        messages=[{"role": "user", "content": "Write a long story about a lighthouse keeper."}])
+        model=TEST_MODEL, max_tokens=400, temperature=0, stream=True, extra_body={"forkjoin": {"strategy": strategy}},
+        messages=[{"role": "user", "content": prompt}])
     seen = 0
     for chunk in stream:
         seen += bool(chunk.choices and chunk.choices[0].delta.content)
         if seen >= 2:
             break
-    assert open_requests(pool), "the request should still be generating"
+    unfinished, generated = engine_load(pool)
+    assert unfinished == branches and len(open_requests(pool)) == branches, "every branch should still be generating"
     stream.close()
     deadline = time.monotonic() + DRAIN_S
-    while (left := open_requests(pool)) and time.monotonic() < deadline:
+    while (engine_load(pool)[0] or open_requests(pool)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert left == []
+    unfinished_after, generated_after = engine_load(pool)
+    assert (unfinished_after, open_requests(pool)) == (0, [])
+    # Aborted, not finished: the branches stopped well short of the tokens they still had (>= 100 each).
+    assert generated_after - generated < 50 * branches, (generated, generated_after)
