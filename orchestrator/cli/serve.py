@@ -123,7 +123,8 @@ def add_bench_parser(kinds: argparse._SubParsersAction) -> None:
     bench = kinds.add_parser("serve", help="forkjoin serve against plain vllm serve: K clients, mixed prompts")
     bench.add_argument("--lists", type=dataset_file, default=LISTS, help=f"list-style prompts (default {LISTS})")
     bench.add_argument("--plains", type=dataset_file, default=PLAINS, help=f"plain prompts (default {PLAINS})")
-    bench.add_argument("--limit", type=int_range(1, 100000), default=8, help="prompts of each kind, evenly spaced through each file (default 8)")
+    bench.add_argument("--limit", type=int_range(1, 100000), default=8,
+                       help="prompts of each kind, evenly spaced through each file (default 8)")
     bench.add_argument("--clients", type=int_range(1, 256), default=4, help="concurrent clients (default 4)")
     bench.add_argument("--max-tokens", type=int_range(1, 32768), default=256, help="max_tokens per request (default 256)")
     bench.add_argument("--port", type=int_range(1, 65535), default=8000, help="port of both servers (default 8000)")
