@@ -49,12 +49,16 @@ class BatchConfig(BaseModel):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Scheduler knobs of each actor.")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Ray Data knobs.")
     extractor: Extractor = Field(Extractor.RULES, description="rules, llm or auto: who gives each prompt its schema.")
+    row_max_tokens: int | None = Field(
+        None, ge=1, description="Most tokens one row's graph may write over all its nodes; None: each node's own cap."
+    )
 
     def job(self) -> Job:
         """What every row runs with."""
         if self.strategy is Strategy.COMPARE:
             raise BatchInputError("strategy compare is not a batch strategy: use auto, serial or parallel")
-        return Job(strategy=self.strategy, compile=self.compile, runtime=self.runtime, extractor=self.extractor)
+        return Job(strategy=self.strategy, compile=self.compile, runtime=self.runtime, extractor=self.extractor,
+                   row_max_tokens=self.row_max_tokens)
 
 
 def run_batch(

@@ -30,6 +30,7 @@ from actors.replica import ReplicaInfo
 from cluster import NAMESPACE
 from graphs.compiler import CompileOptions, Schema, extract_rules, validate
 from graphs.errors import ForkjoinError
+from orchestrator.batch.budget import fit_budget
 from orchestrator.batch.rows import RowResult, aborted, from_run, rejected, results_table
 from orchestrator.batch.source import PROMPT, REJECT
 from orchestrator.config import RuntimeConfig
@@ -48,6 +49,16 @@ class Job(BaseModel):
     compile: CompileOptions = Field(default_factory=CompileOptions, description="Compiler knobs.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Scheduler knobs of each actor.")
     extractor: Extractor = Field(Extractor.RULES, description="rules, llm or auto: who gives each prompt its schema.")
+    row_max_tokens: int | None = Field(
+        None, ge=1, description="Most tokens one row's graph may write over all its nodes (the caps are split, "
+        "see orchestrator.batch.budget); None: each node keeps its own cap."
+    )
+
+    def fitted(self, chosen: Plan) -> Plan:
+        """``chosen`` with its graph held to the row budget (unchanged without one)."""
+        if self.row_max_tokens is None:
+            return chosen
+        return chosen.model_copy(update={"graph": fit_budget(chosen.graph, self.row_max_tokens)})
 
 
 class WorkerSpec(BaseModel):
@@ -72,7 +83,7 @@ async def run_rows(
             results[index] = rejected(problem or "missing prompt", prompt)
             continue
         try:
-            planned.append((index, plan(prompt, job.strategy, job.compile, schema=schemas[index])))
+            planned.append((index, job.fitted(plan(prompt, job.strategy, job.compile, schema=schemas[index]))))
         except ForkjoinError as exc:
             results[index] = rejected(f"compiler: {exc}", prompt)
         except Exception as exc:  # a compiler bug on one row must not stop the corpus; the row names it

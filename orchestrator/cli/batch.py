@@ -92,20 +92,22 @@ def add_bench_parser(kinds: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=positive_int, help="only the first N rows")
     parser.add_argument("--max-concurrency", type=int_range(1, 4096), default=16,
                         help="engine requests in flight per actor (default 16)")
-    parser.add_argument("--max-tokens", type=positive_int, help="max_tokens of each generation (default: compiler's)")
+    parser.add_argument("--max-tokens", type=positive_int,
+                        help="tokens each row may write, on both sides: plain's cap, split among a graph's "
+                        "nodes (default: the compiler's serial cap, 2048)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_engine_arguments(parser)
     parser.set_defaults(handler=bench_batch_command)
 
 
 def bench_batch_command(args: argparse.Namespace) -> int:
-    from orchestrator.batch_bench import BatchBenchConfig, bench_batch, report
+    from orchestrator.batch_bench import BatchBenchConfig, bench_batch, equal_budget, report
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     try:
         config = BatchBenchConfig(dataset=args.dataset, columns=Columns(prompt=args.prompt_column), limit=args.limit,
-                                  compile=CompileOptions(**_tokens(args)),
-                                  runtime=RuntimeConfig(max_concurrency=args.max_concurrency))
+                                  runtime=RuntimeConfig(max_concurrency=args.max_concurrency),
+                                  **equal_budget(args.max_tokens))
         result = bench_batch(config, options_from_args(args), progress=current_progress())
     except (ForkjoinError, ValidationError) as exc:
         print(f"forkjoin: error: {one_line(exc)}", file=sys.stderr)

@@ -45,13 +45,15 @@ def test_jsonl_rows_good_and_bad_each_come_back_once_with_their_status(pool, tmp
         b'{"id": "bytes", "prompt": "caf\xe9"}',
         json.dumps({"id": "plain", "prompt": "Again?"}).encode(),
         json.dumps({"id": "long", "prompt": "word " * 3000}).encode(),  # past the pool's 2048-token context
+        json.dumps({"id": "none"}).encode(),
+        json.dumps({"prompt": "Who?"}).encode(),
     ]
     source.write_bytes(b"\n".join(lines) + b"\n")
     summary = batch(source, tmp_path / "out", config=config(), pool=pool)
     rows = {row["input_row"]: row for row in read_output(tmp_path / "out")}
-    assert sorted(rows) == list(range(6))
-    assert [rows[k]["status"] for k in range(6)] == ["ok", "ok", "rejected", "rejected", "rejected", "rejected"]
-    assert (summary.rows, summary.ok, summary.failed, summary.rejected, summary.exit_code) == (6, 2, 0, 4, 1)
+    assert sorted(rows) == list(range(8))
+    assert [rows[k]["status"] for k in range(8)] == ["ok", "ok", *["rejected"] * 6]
+    assert (summary.rows, summary.ok, summary.failed, summary.rejected, summary.exit_code) == (8, 2, 0, 6, 1)
     listed, plain = rows[0], rows[1]
     assert listed["strategy"] == "parallel" and listed["nodes"] >= 4 and listed["answer"]
     assert plain["strategy"] == "serial" and plain["nodes"] == 1 and plain["output_tokens"] > 0
@@ -61,6 +63,7 @@ def test_jsonl_rows_good_and_bad_each_come_back_once_with_their_status(pool, tmp
     assert rows[3]["error"] == "line 4: not valid UTF-8 (byte 30)"
     assert rows[4]["error"] == "duplicate id 'plain' (first at input row 1)"
     assert "maximum context length is 2048 tokens" in rows[5]["error"]
+    assert (rows[6]["error"], rows[7]["error"]) == ("missing prompt", "missing id")
     assert all(row["error"] is None for row in (listed, plain))
 
 
@@ -100,3 +103,16 @@ def test_a_compiler_rejection_is_a_row(pool, tmp_path):
     summary = batch(source, tmp_path / "out", config=config(strategy=Strategy.PARALLEL), pool=pool)
     [row] = read_output(tmp_path / "out")
     assert summary.rejected == 1 and row["error"].startswith("compiler: no parallel plan for this prompt")
+
+
+def test_a_node_that_fails_on_the_engine_is_a_failed_row(pool, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "slow", "prompt": "Count from 1 to 100."}) + "\n"
+                      + json.dumps({"id": "blank", "prompt": ""}) + "\n")
+    slow = config(compile=CompileOptions(serial_max_tokens=200), runtime=RuntimeConfig(node_timeout_s=0.01))
+    summary = batch(source, tmp_path / "out", config=slow, pool=pool)
+    rows = {row["id"]: row for row in read_output(tmp_path / "out")}
+    assert (summary.ok, summary.failed, summary.rejected, summary.exit_code) == (0, 1, 1, 1)
+    assert (rows["slow"]["status"], rows["slow"]["answer"]) == ("failed", None)
+    assert rows["slow"]["error"].startswith("node answer ") and "0.01" in rows["slow"]["error"]
+    assert rows["blank"]["status"] == "rejected"

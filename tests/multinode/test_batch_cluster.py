@@ -4,7 +4,8 @@ Scripted replicas, one per node, placed as GPU replicas are (one fake GPU
 each; see test_simulated_cluster.py). Each output row names the replicas that
 served its generate nodes, so the test reads from the output which nodes
 did the work. A replica killed while it streams costs its requests a retry on
-another replica: every id still comes back exactly once, with status ok.
+another replica: every id still comes back exactly once, with status ok. A
+node whose request fails is that row's ``failed`` status, not the job's end.
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ def no_leaks() -> Iterator[None]:
     assert alive == [], f"replica actors leaked: {alive}"
 
 
+FAILING = "Say the word that breaks the engine."
+
+
 @pytest.fixture
 def pool() -> Iterator[ReplicaPool]:
-    spec = ScriptedSpec(gpus=1, cpus=0.5, token_delay_s=0.05)
+    spec = ScriptedSpec(gpus=1, cpus=0.5, token_delay_s=0.05, fail_on=(FAILING,))
     config = PoolConfig(spec=spec, replicas=NODES, start_timeout_s=60, placement_timeout_s=10, max_restarts=0)
     with asyncio.Runner() as runner:
         started = runner.run(ReplicaPool.start(config))
@@ -120,3 +124,18 @@ def kill_while_streaming(pool: ReplicaPool, victim: str, timeout_s: float) -> li
         time.sleep(0.05)  # the replica has no event to wait on from outside
     ray.kill(handle, no_restart=True)
     return open_now
+
+
+def test_a_failing_node_is_a_failed_row_and_the_job_goes_on(pool, tmp_path):
+    source = corpus(tmp_path / "in.jsonl")
+    rows = source.read_text().splitlines()
+    rows[5] = json.dumps({"id": "r5", "prompt": FAILING})
+    source.write_text("\n".join(rows) + "\n")
+    summary = batch(source, tmp_path / "out", config=config(), pool=pool)
+    out = {row["id"]: row for row in pq.read_table(tmp_path / "out").to_pylist()}
+    assert sorted(out) == sorted(f"r{k}" for k in range(ROWS))
+    assert (summary.rows, summary.ok, summary.failed, summary.rejected, summary.exit_code) == (ROWS, ROWS - 1, 1, 0, 1)
+    failed = out["r5"]
+    assert (failed["status"], failed["strategy"], failed["answer"]) == ("failed", "serial", None)
+    assert failed["error"].startswith("node answer failed: ") and "scripted failure" in failed["error"]
+    assert "\n" not in failed["error"]
