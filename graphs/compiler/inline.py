@@ -165,7 +165,8 @@ def split_list(text: str, conj: str) -> list[str]:
         parts = parts[:-1] + tail
     elif len(parts) == 1 and len(tail) == 2:
         parts = tail
-    parts = [re.sub(r"^(?:" + conj + r")\s+", "", p.strip(), flags=re.IGNORECASE) for p in parts]
+    # "a, b, and c": the serial comma leaves "and c" as the last part; a leading space lets the conjunction match.
+    parts = [re.sub(r"^(?:" + conj + r")", "", " " + p.strip(), flags=re.IGNORECASE).strip() for p in parts]
     return [clean_item(p) for p in parts if clean_item(p)]
 
 

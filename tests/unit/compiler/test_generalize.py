@@ -180,3 +180,18 @@ def test_target_set_compiles_one_branch_per_language():
     assert compiled.parallel
     prompts = [compiled.graph.node(f"item-{k}").prompt for k in (1, 2)]
     assert "French" in prompts[0] and "Spanish" in prompts[1] and "Mind the gap" in prompts[0]
+
+
+# --- the serial comma before the last field -------------------------------------------
+
+@pytest.mark.parametrize("prompt, items", [
+    ("Extract the salary, contract type, shift, and benefits from this job post: We pay 40k, full time, nights.",
+     ["salary", "contract type", "shift", "benefits"]),
+    ("Extrae el nombre, la fecha, y el lugar del siguiente texto: Ana llegó el lunes a Madrid.",
+     ["nombre", "fecha", "lugar"]),
+    ("Extrahiere den Namen, das Datum, und den Ort aus dem folgenden Text: Ana kam am Montag in Berlin an.",
+     ["Namen", "Datum", "Ort"]),
+])
+def test_a_comma_before_the_conjunction_leaves_no_conjunction_on_the_last_field(prompt, items):
+    schema = schema_of(prompt)
+    assert schema.parallelizable and list(schema.data) == items
