@@ -55,6 +55,7 @@ class Budget(BaseModel):
     size: ItemSize = Field(description="The unit the estimate came from.")
     expected_tokens: int = Field(ge=1, description="Tokens one item is expected to take.")
     evidence: str = Field("", description="The words of the prompt the estimate rests on ('' for a default).")
+    stated: bool = Field(False, description="The prompt itself states the length (a limit or a unit), so branches read it.")
 
     def cap(self, ceiling: int) -> int:
         """``max_tokens`` for a branch: the estimate times the margin, at least MIN_CAP, at most ``ceiling``."""
@@ -103,6 +104,32 @@ def item_budget(schema: Schema, prompt: str = "") -> Budget:
             or _by_item_noun(schema.template) or Budget(size=ItemSize.ANSWER, expected_tokens=TOKENS[ItemSize.ANSWER]))
 
 
+# How a short item reads in a list, told to a branch whose prompt does not say (it would otherwise write a
+# paragraph where the serial answer writes a line): by unit, in the prompt's language.
+_LENGTH_NOTES = {
+    "en": ("(Answer in {unit}, as this entry would read in a list of answers.)",
+           {ItemSize.WORD: "a word or a few words", ItemSize.TITLE: "a few words", ItemSize.LINE: "one line",
+            ItemSize.SENTENCE: "one sentence"}),
+    "es": ("(Responde en {unit}, como se leería esta entrada en una lista de respuestas.)",
+           {ItemSize.WORD: "una o pocas palabras", ItemSize.TITLE: "pocas palabras", ItemSize.LINE: "una línea",
+            ItemSize.SENTENCE: "una frase"}),
+    "fr": ("(Réponds en {unit}, comme cette entrée se lirait dans une liste de réponses.)",
+           {ItemSize.WORD: "un ou quelques mots", ItemSize.TITLE: "quelques mots", ItemSize.LINE: "une ligne",
+            ItemSize.SENTENCE: "une phrase"}),
+    "de": ("(Antworte in {unit}, so wie dieser Eintrag in einer Liste von Antworten stünde.)",
+           {ItemSize.WORD: "einem oder wenigen Wörtern", ItemSize.TITLE: "wenigen Wörtern", ItemSize.LINE: "einer Zeile",
+            ItemSize.SENTENCE: "einem Satz"}),
+}
+
+
+def length_note(budget: Budget, language: str) -> str:
+    """A branch's reminder of its item's length when the item is short and the prompt does not say ('' else)."""
+    template, units = _LENGTH_NOTES.get(language, _LENGTH_NOTES["en"])
+    if budget.stated or budget.size not in units:
+        return ""
+    return template.format(unit=units[budget.size])
+
+
 def serial_tokens(schema: Schema, budget: Budget, *, shared: bool = False, final: bool = False) -> int:
     """Tokens the serial answer is expected to write: every item, its framing, and the once-only parts."""
     once = (budget.expected_tokens if shared else 0) + (FINAL_EXTRA if final else 0)
@@ -134,7 +161,7 @@ def _explicit_limit(text: str, items: int) -> Budget | None:
     count = int(match.group(1) or match.group(3))
     unit = (match.group(2) or match.group(4)).lower()
     tokens = count * TOKENS_PER_WORD if unit.startswith("word") else count / 4
-    return Budget(size=ItemSize.LIMIT, expected_tokens=max(1, math.ceil(tokens)), evidence=match.group(0))
+    return Budget(size=ItemSize.LIMIT, expected_tokens=max(1, math.ceil(tokens)), evidence=match.group(0), stated=True)
 
 
 def _unit(text: str, items: int) -> Budget | None:
@@ -142,12 +169,12 @@ def _unit(text: str, items: int) -> Budget | None:
     if match is None:
         return None
     if match.group(4):
-        return Budget(size=ItemSize.LINE, expected_tokens=TOKENS[ItemSize.LINE], evidence=match.group(0))
+        return Budget(size=ItemSize.LINE, expected_tokens=TOKENS[ItemSize.LINE], evidence=match.group(0), stated=True)
     count = _count(match.group(2) or match.group(1))
     unit = match.group(3).lower().rstrip("s")
     size = {"sentence": ItemSize.SENTENCE, "line": ItemSize.LINE, "paragraph": ItemSize.PARAGRAPH}.get(unit, ItemSize.WORD)
     per = TOKENS[size] if size is not ItemSize.WORD else TOKENS_PER_WORD
-    return Budget(size=size, expected_tokens=max(1, math.ceil(count * per)), evidence=match.group(0))
+    return Budget(size=size, expected_tokens=max(1, math.ceil(count * per)), evidence=match.group(0), stated=True)
 
 
 def _count(word: str) -> int:

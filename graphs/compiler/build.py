@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphs import Graph, escape, render
-from graphs.compiler.budget import FINAL_EXTRA, Budget, item_budget
+from graphs.compiler.budget import FINAL_EXTRA, Budget, item_budget, length_note
 from graphs.compiler.depend import Dependency, DependencyKind, detect, is_serial
 from graphs.compiler.extract import extract_rules
 from graphs.compiler.schema import Category, Schema
@@ -230,9 +230,10 @@ def _label_stops(fmt: ItemFormat | None) -> tuple[str, ...]:
     return ("\n" + prefix,) if len(prefix.strip()) >= 2 else ()
 
 
-def _branch_text(schema: Schema, index: int, fmt: ItemFormat | None, constraints: tuple[str, ...]) -> str:
-    """One branch's request: its item, told to write only the body when the join writes the label, and
-    the constraints the prompt states once for all items."""
+def _branch_text(schema: Schema, index: int, fmt: ItemFormat | None, constraints: tuple[str, ...],
+                 budget: Budget) -> str:
+    """One branch's request: its item, told to write only the body when the join writes the label, the
+    constraints the prompt states once for all items, and a short item's length when the prompt gives none."""
     text = render_item(schema, index)
     if fmt is not None:
         text = text.replace(fmt.evidence, "").replace("\n\n\n", "\n\n")
@@ -240,6 +241,8 @@ def _branch_text(schema: Schema, index: int, fmt: ItemFormat | None, constraints
         text += f"\n\n(Write only the content of this item; the answer adds its label \"{label}\" itself.)"
     if constraints:
         text += "\n\n(For every item: " + " ".join(constraints) + ")"
+    if note := length_note(budget, schema.language):
+        text += "\n\n" + note
     return text
 
 
@@ -284,7 +287,7 @@ def _parallel_graph(prompt: str, schema: Schema, deps: tuple[Dependency, ...], o
             "strip_label": fmt.label if fmt else ""}
     with g.scope("answers", **join) as scope:
         for k in range(1, schema.count + 1):
-            text = escape(_branch_text(schema, k, fmt, constraints))
+            text = escape(_branch_text(schema, k, fmt, constraints, budget))
             if k in waits:
                 text += _previous(schema, k)
             scope.generate(text, name=f"item-{k}", **_item_options(schema, k, options, budget, fmt))

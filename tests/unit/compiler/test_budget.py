@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphs.compiler import CompileOptions, compile_prompt
-from graphs.compiler.budget import Budget, ItemSize, estimate_tokens, item_budget
+from graphs.compiler.budget import Budget, ItemSize, estimate_tokens, item_budget, length_note
 from graphs.compiler.extract import extract_rules
 from graphs.compiler.validate import validate
 
@@ -59,3 +59,17 @@ def test_the_compiler_sets_caps_and_expected_tokens_from_the_budget():
     assert (node.params.max_tokens, node.expected_tokens) == (35, 14)
     uncapped = compile_prompt("Generate 10 names for a cat.", options=CompileOptions(budget_items=False))
     assert uncapped.graph.node("item-1").params.max_tokens == 512
+
+
+def test_a_short_item_whose_length_the_prompt_does_not_state_gets_a_length_note():
+    def note(prompt: str) -> str:
+        schema = validate(extract_rules(prompt))
+        return length_note(item_budget(schema, prompt), schema.language)
+
+    assert note("Extract name, age and city from the following text: Maria, 34, nurse in Lyon.") == \
+        "(Answer in one line, as this entry would read in a list of answers.)"
+    assert note("Extrae el nombre, la edad y la ciudad del siguiente texto: María, 34, enfermera en Lyon.") == \
+        "(Responde en una línea, como se leería esta entrada en una lista de respuestas.)"
+    assert note("Generate 5 names for a bakery.").startswith("(Answer in a few words")
+    assert note("Write 3 tips for sleeping better, each in no more than 12 words.") == ""  # the prompt says
+    assert note("Write 3 short stories about a dragon.") == ""  # a paragraph is not short

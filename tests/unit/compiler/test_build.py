@@ -75,21 +75,24 @@ def test_to_dict_has_exactly_the_published_keys():
 
 GOLDEN_REPEAT = """\
 %item-1 = generate "Generate one name for a cat.\\n\\n(This is item 1 of 3; the other 2 are written separately. \
-Give only this one item, without numbering or introduction, and make it different from the others.)" \
-max_tokens=35 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=1
+Give only this one item, without numbering or introduction, and make it different from the others.)\\n\\n\
+(Answer in a few words, as this entry would read in a list of answers.)" max_tokens=35 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=1
 %item-2 = generate "Generate one name for a cat.\\n\\n(This is item 2 of 3; the other 2 are written separately. \
-Give only this one item, without numbering or introduction, and make it different from the others.)" \
-max_tokens=35 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=2
+Give only this one item, without numbering or introduction, and make it different from the others.)\\n\\n\
+(Answer in a few words, as this entry would read in a list of answers.)" max_tokens=35 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=2
 %item-3 = generate "Generate one name for a cat.\\n\\n(This is item 3 of 3; the other 2 are written separately. \
-Give only this one item, without numbering or introduction, and make it different from the others.)" \
-max_tokens=35 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=3
+Give only this one item, without numbering or introduction, and make it different from the others.)\\n\\n\
+(Answer in a few words, as this entry would read in a list of answers.)" max_tokens=35 temperature=0.8 stop=["\\n2.", "\\n2)", "\\n\\n2"] seed=3
 %answers = scope [%item-1, %item-2, %item-3] sep="\\n" item="{index}. {output}" strip_markers
 """
 
 GOLDEN_EXTRACT = """\
-%item-1 = generate "Extract name from the following text: Maria, 34, nurse in Lyon." max_tokens=70
-%item-2 = generate "Extract age from the following text: Maria, 34, nurse in Lyon." max_tokens=70
-%item-3 = generate "Extract city from the following text: Maria, 34, nurse in Lyon." max_tokens=70
+%item-1 = generate "Extract name from the following text: Maria, 34, nurse in Lyon.\\n\\n\
+(Answer in one line, as this entry would read in a list of answers.)" max_tokens=70
+%item-2 = generate "Extract age from the following text: Maria, 34, nurse in Lyon.\\n\\n\
+(Answer in one line, as this entry would read in a list of answers.)" max_tokens=70
+%item-3 = generate "Extract city from the following text: Maria, 34, nurse in Lyon.\\n\\n\
+(Answer in one line, as this entry would read in a list of answers.)" max_tokens=70
 %answers = scope [%item-1, %item-2, %item-3] sep="\\n"
 %answer = combine "name: {item-1}\\nage: {item-2}\\ncity: {item-3}" after=[%answers]
 """

@@ -143,7 +143,7 @@ async def _collect(service: Service, kind: Kind, request) -> list[dict]:
 
 
 def test_the_stream_is_the_answer_in_final_order_then_finish_and_usage(make) -> None:
-    _, service = make(token_delay_s=0.001)
+    _, service = make(lambda request: f"tip {request.prompt.count('item')}", token_delay_s=0.001)
     request = ask(stream=True, stream_options={"include_usage": True})
     chunks = asyncio.run(_collect(service, Kind.CHAT, request))
     whole = asyncio.run(service.complete(Kind.CHAT, request, service.prepare(request)))
