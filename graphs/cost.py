@@ -34,6 +34,21 @@ from graphs.nodes import CombineNode, GenerateNode, ScopeNode
 from graphs.template import placeholders, render
 
 
+class TokenRatios(BaseModel):
+    """What a model writes against the compiler's estimate, measured: measured tokens / estimated tokens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    serial: float = Field(1.0, gt=0, description="The serial answer's tokens over the estimate.")
+    parallel: float = Field(1.0, gt=0, description="All branches' tokens over the estimate.")
+    prompts: int = Field(0, ge=0, description="Prompts the ratios were measured on (0: not measured).")
+
+
+NO_RATIOS = TokenRatios()
+RATIO_BOUNDS = (0.05, 5.0)  # one odd measurement must not make the model absurd
+MIN_CALIBRATION_PROMPTS = 3  # fewer in a category: it takes the ratios over all categories
+
+
 class EngineCurve(BaseModel):
     """How fast an engine generates at each number of concurrent streams (measured data)."""
 
@@ -45,6 +60,9 @@ class EngineCurve(BaseModel):
     request_overhead_s: float = Field(0.05, ge=0, description="Fixed cost of one request (dispatch, first step).")
     measured_at: str | None = Field(None, description="ISO time of the measurement (None: built in).")
     machine: str | None = Field(None, description="Where it was measured.")
+    token_ratios: dict[str, TokenRatios] = Field(
+        default_factory=dict, description="By prompt category ('' for all of them): measured over estimated tokens "
+        "(``eval run --calibrate``); none means the estimates stand.")
 
     @field_validator("streams")
     @classmethod
@@ -71,6 +89,10 @@ class EngineCurve(BaseModel):
         """Tokens/s of each of ``n`` concurrent streams."""
         return self.aggregate(n) / max(n, 1)
 
+    def ratios(self, category: str | None) -> TokenRatios:
+        """The token ratios of ``category``, else those over all categories, else none (1.0)."""
+        return self.token_ratios.get(category or "") or self.token_ratios.get("") or NO_RATIOS
+
     @property
     def prefill(self) -> float:
         """Prompt tokens per second (measured, or the built-in default)."""
@@ -95,6 +117,8 @@ class Prediction(BaseModel):
     serial_tokens: int = Field(description="Tokens the serial answer is expected to write.")
     parallel_tokens: int = Field(description="Tokens all parallel generations are expected to write.")
     curve: str = Field(description="The model of the curve used ('default': the built-in curve).")
+    category: str = Field("", description="The prompt category the token ratios were looked up under.")
+    token_ratios: TokenRatios = Field(NO_RATIOS, description="The measured token ratios applied (1.0: none).")
     reason: str = Field(description="One sentence: what drives the prediction.")
 
 
@@ -112,11 +136,13 @@ def predict(target: Compiled | Graph, curve: EngineCurve = DEFAULT_CURVE, *, max
     request with every node's prompt, writing every node's expected tokens.
     """
     graph = target.graph if isinstance(target, Compiled) else target
-    expected = expected_outputs(graph)
+    category = category_of(target) if isinstance(target, Compiled) else ""
+    ratios = curve.ratios(category) if isinstance(target, Compiled) else NO_RATIOS
+    expected = expected_outputs(graph, scale=ratios.parallel)
     steps = _steps(graph)
     parallel_s = sum(_step_time(graph, names, expected, curve, max_concurrency) for names in steps)
     gen_tokens = sum(expected[n] for names in steps for n in names)
-    s_prompt, s_tokens = _serial_figures(target, graph, expected)
+    s_prompt, s_tokens = _serial_figures(target, graph, expected, ratios.serial)
     serial_s = curve.request_overhead_s + s_prompt / curve.prefill + s_tokens / curve.aggregate(1)
     branches = max((len(names) for names in steps), default=0)
     speedup = serial_s / parallel_s if parallel_s > 0 else 1.0
@@ -124,24 +150,71 @@ def predict(target: Compiled | Graph, curve: EngineCurve = DEFAULT_CURVE, *, max
               f"in {len(steps)} step{'s' if len(steps) != 1 else ''}: {curve.aggregate(branches):.0f} tok/s at "
               f"{branches} streams against {curve.aggregate(1):.0f} at one; {gen_tokens} tokens generated against "
               f"{s_tokens} serially")
+    if ratios.prompts:
+        reason += (f" (token estimates scaled by the ratios measured on {ratios.prompts} "
+                   f"{category or 'all'} prompts: serial x{ratios.serial:g}, branches x{ratios.parallel:g})")
     return Prediction(serial_s=round(serial_s, 3), parallel_s=round(parallel_s, 3), speedup=round(speedup, 3),
                       bound=round(physical_bound(curve, branches), 3), branches=branches, serial_tokens=s_tokens,
-                      parallel_tokens=gen_tokens, curve=curve.model, reason=reason)
+                      parallel_tokens=gen_tokens, curve=curve.model, category=category, token_ratios=ratios,
+                      reason=reason)
 
 
-def expected_outputs(graph: Graph) -> dict[str, int]:
-    """Expected output tokens of every node: generate nodes' estimate, joins and combines the sum of their inputs."""
+def expected_outputs(graph: Graph, *, scale: float = 1.0) -> dict[str, int]:
+    """Expected output tokens of every node: generate nodes' estimate (times ``scale``), joins and combines the
+    sum of their inputs."""
     expected: dict[str, int] = {}
     for name in graph.topological_order():
         node = graph.node(name)
         match node:
             case GenerateNode():
-                expected[name] = node.cost
+                expected[name] = max(1, round(node.cost * scale))
             case ScopeNode():
                 expected[name] = sum(expected[m] + 2 for m in node.members)
             case CombineNode():
                 expected[name] = sum(expected[m] for m in node.inputs) + estimate_tokens(_literal(node.template))
     return expected
+
+
+def category_of(target: Compiled) -> str:
+    """The prompt category a compiled prompt's ratios are kept under ('' when it has none)."""
+    return target.schema.category or ""
+
+
+def calibrate(curve: EngineCurve, samples: list[tuple[str, int, int, int, int]], *,
+              min_prompts: int = MIN_CALIBRATION_PROMPTS) -> EngineCurve:
+    """``curve`` with token ratios fitted to measurements, composed with the ratios it already has.
+
+    ``samples``: (category, serial tokens, their prediction, parallel tokens, their prediction), the
+    predictions made with ``curve``. Each ratio is the median of measured / predicted, kept within
+    RATIO_BOUNDS; a category with fewer than ``min_prompts`` samples takes the ratios over all of them.
+    """
+    usable = [s for s in samples if s[2] > 0 and s[4] > 0]
+    if not usable:
+        return curve
+    groups: dict[str, list[tuple[str, int, int, int, int]]] = {"": usable}
+    for sample in usable:
+        if sample[0]:
+            groups.setdefault(sample[0], []).append(sample)
+    ratios = dict(curve.token_ratios)
+    for category, group in groups.items():
+        if category and len(group) < min_prompts:
+            continue
+        before = curve.ratios(category)
+        ratios[category] = TokenRatios(
+            serial=_bounded(before.serial * _median([m / p for _, m, p, _, _ in group])),
+            parallel=_bounded(before.parallel * _median([m / p for _, _, _, m, p in group])),
+            prompts=len(group))
+    return curve.model_copy(update={"token_ratios": ratios})
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _bounded(ratio: float) -> float:
+    return round(min(RATIO_BOUNDS[1], max(RATIO_BOUNDS[0], ratio)), 3)
 
 
 def _steps(graph: Graph) -> list[list[str]]:
@@ -182,14 +255,15 @@ def decode_time(lengths: list[int], curve: EngineCurve, max_concurrency: int = 1
     return elapsed
 
 
-def _serial_figures(target: Compiled | Graph, graph: Graph, expected: Mapping[str, int]) -> tuple[int, int]:
-    """(prompt tokens, generated tokens) of the serial answer."""
+def _serial_figures(target: Compiled | Graph, graph: Graph, expected: Mapping[str, int],
+                    ratio: float = 1.0) -> tuple[int, int]:
+    """(prompt tokens, generated tokens) of the serial answer; ``ratio`` scales the compiler's estimate."""
     if isinstance(target, Compiled) and target.schema.count:
         kinds = {d.kind for d in target.dependencies}
         budget = item_budget(target.schema, target.prompt)
         tokens = serial_tokens(target.schema, budget, shared=DependencyKind.SHARED in kinds and target.schema.n is not None,
                                final=DependencyKind.AGGREGATE in kinds)
-        return estimate_tokens(target.prompt), tokens
+        return estimate_tokens(target.prompt), max(1, round(tokens * ratio))
     generates = [n for n in graph.nodes() if isinstance(n, GenerateNode)]
     prompts = [_prompt_text(n) for n in generates]
     shared = estimate_tokens(os.path.commonprefix(prompts)) if len(prompts) > 1 else 0

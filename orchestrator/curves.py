@@ -5,7 +5,12 @@ overrides the directory; ``/`` and other unsafe characters in the model name
 become ``_``) with the shape::
 
     {"model": str, "streams": {"1": tok_s, "2": tok_s, ...},
-     "prefill_tok_s": float | null, "measured_at": iso, "machine": str}
+     "prefill_tok_s": float | null, "measured_at": iso, "machine": str,
+     "token_ratios": {category: {"serial": r, "parallel": r, "prompts": n}}}
+
+``bench engine`` writes the speeds, ``eval run --calibrate`` the token
+ratios (how much this model writes against the compiler's estimates); each
+keeps what the other wrote.
 
 A model without a stored curve gets :data:`graphs.cost.DEFAULT_CURVE`; a
 stored file that is not such an object is a :class:`CurveError` (one line),
@@ -25,7 +30,7 @@ from graphs.cost import DEFAULT_CURVE, EngineCurve
 from graphs.errors import ForkjoinError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_FIELDS = ("model", "streams", "prefill_tok_s", "request_overhead_s", "measured_at", "machine")
+_FIELDS = ("model", "streams", "prefill_tok_s", "request_overhead_s", "measured_at", "machine", "token_ratios")
 
 
 class CurveError(ForkjoinError):
@@ -65,8 +70,14 @@ def load_curve(model: str | None, directory: Path | None = None) -> EngineCurve:
 
 
 def write_curve(curve: EngineCurve, directory: Path | None = None) -> Path:
-    """Store ``curve`` where :func:`load_curve` finds it for ``curve.model``; returns the path."""
+    """Store ``curve`` where :func:`load_curve` finds it for ``curve.model``; returns the path.
+
+    A curve without token ratios keeps the ones already stored (a new speed measurement does not
+    forget what the model writes).
+    """
     path = curve_path(curve.model, directory)
+    if not curve.token_ratios and path.is_file():
+        curve = curve.model_copy(update={"token_ratios": load_curve(curve.model, directory).token_ratios})
     path.parent.mkdir(parents=True, exist_ok=True)
     body = curve.model_dump(mode="json")
     body["streams"] = {str(n): rate for n, rate in curve.streams.items()}

@@ -1,7 +1,7 @@
 """``forkjoin eval run``: serial against auto (or parallel) on a dataset, with speed and answer quality.
 
     forkjoin eval run --dataset ../shared/data/parallelprompt_dev.jsonl [--strategy auto|parallel] \\
-        [--part tuning|check] [--limit N] [--per-category N] [--repeat K] [--out DIR] [--json] [--judge-url URL --judge-model NAME]
+        [--part tuning|check] [--limit N] [--per-category N] [--repeat K] [--out DIR] [--calibrate] [--json] [--judge-url URL --judge-model NAME]
 
 Writes ``DIR/results.parquet``, ``DIR/report.md`` and two plots; ``--json``
 prints one object whose ``summary`` has the dataset figures. Every row is
@@ -16,15 +16,17 @@ import json
 import shlex
 import sys
 
+from graphs.compiler import CompileOptions
+from graphs.cost import EngineCurve, calibrate
 from orchestrator.cli.args import dataset_file, float_range, int_range
 from orchestrator.config import RuntimeConfig
-from orchestrator.curves import load_curve
+from orchestrator.curves import load_curve, write_curve
 from orchestrator.engines import add_engine_arguments, options_from_args
 from orchestrator.eval.judge import openai_completer
 from orchestrator.eval.report import write_report
+from orchestrator.eval.runner import EvalConfig, EvalInputError, calibration_samples, load, prepare, run_eval
 from orchestrator.evaluate import Part
-from orchestrator.eval.runner import EvalConfig, EvalInputError, load, prepare, run_eval
-from graphs.compiler import CompileOptions
+from orchestrator.progress import current_progress
 
 
 def add_run_parser(targets: argparse._SubParsersAction) -> None:
@@ -44,6 +46,8 @@ def add_run_parser(targets: argparse._SubParsersAction) -> None:
     run.add_argument("--node-timeout", type=float_range(0.0, inclusive=False), default=300.0,
                      help="seconds a node may generate (default 300)")
     run.add_argument("--no-fidelity", action="store_true", help="skip the embedding model")
+    run.add_argument("--calibrate", action="store_true",
+                     help="store the measured token ratios in the model's curve: auto's cost model then uses them")
     run.add_argument("--judge-url", help="OpenAI-compatible endpoint of a pairwise judge")
     run.add_argument("--judge-model", help="the judge's model (at --judge-url, or the pool's own --model)")
     run.add_argument("--json", action="store_true", help="print one JSON object with the summary")
@@ -57,11 +61,13 @@ def eval_run_command(args: argparse.Namespace) -> int:
     judge, on_pool = _judge(args)
     engine = options_from_args(args)
     _check_out(config)
-    prepared = prepare(load(config), config, load_curve(engine.model_name), CompileOptions(),
-                       max_concurrency=args.max_concurrency)
+    curve = load_curve(engine.model_name)
+    prepared = prepare(load(config), config, curve, CompileOptions(), max_concurrency=args.max_concurrency)
     runtime = RuntimeConfig(max_concurrency=args.max_concurrency, node_timeout_s=args.node_timeout)
     rows, summary = asyncio.run(run_eval(prepared, config, engine, runtime, embed=not args.no_fidelity,
                                          judge=judge, judge_on_pool=on_pool))
+    if args.calibrate:
+        summary["calibration"] = _calibrate(curve, engine.model_name, rows)
     command = "forkjoin " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     report = write_report(summary, rows, config.out, command=command)
     if args.json:
@@ -70,6 +76,14 @@ def eval_run_command(args: argparse.Namespace) -> int:
     else:
         print(report.read_text(encoding="utf-8"))
     return 0
+
+
+def _calibrate(curve: EngineCurve, model: str, rows: list) -> dict:
+    """Fit the token ratios to this run, store them in the model's curve; what was stored, and where."""
+    fitted = calibrate(curve.model_copy(update={"model": model}), calibration_samples(rows))
+    path = write_curve(fitted)
+    current_progress().note(f"token ratios stored in {path}")
+    return {"path": str(path), "token_ratios": {c: r.model_dump() for c, r in fitted.token_ratios.items()}}
 
 
 def _judge(args: argparse.Namespace):

@@ -47,6 +47,8 @@ class EvalRow(BaseModel):
     predicted_speedup: float | None = Field(None, description="The cost model's speedup.")
     predicted_serial_s: float | None = Field(None, description="The cost model's serial latency.")
     predicted_parallel_s: float | None = Field(None, description="The cost model's parallel latency.")
+    cost_category: str = Field("", description="The compiled prompt's category, under which the cost model keeps its "
+                               "token ratios.")
     predicted_serial_tokens: int | None = Field(None, description="Tokens the cost model expected the serial answer to write.")
     predicted_parallel_tokens: int | None = Field(None, description="Tokens the cost model expected all branches to write.")
     bound: float | None = Field(None, description="Physical bound for this many branches on the curve.")

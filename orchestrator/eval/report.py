@@ -96,7 +96,14 @@ def markdown(summary: dict, rows: Sequence[EvalRow], *, command: str = "") -> st
     lines += ["", f"auto: {summary['decomposed']} decomposed, {summary['declined']} declined; "
               f"predicted vs measured speedup: {record['pairs']} pairs, correlation {_cell(record['correlation'])}, "
               f"{record['wrong_auto_choices']} wrong auto choices"
-              + (f" ({', '.join(record['wrong_ids'])})" if record["wrong_ids"] else "") + ".", ""]
+              + (f" ({', '.join(record['wrong_ids'])})" if record["wrong_ids"] else "") + ".",
+              f"measured over predicted tokens (median): serial {_cell(record.get('median_serial_tokens_ratio'))}, "
+              f"branches {_cell(record.get('median_parallel_tokens_ratio'))}.", ""]
+    if "calibration" in summary:
+        stored = summary["calibration"]
+        lines += [f"token ratios stored in {stored['path']}: " + "; ".join(
+            f"{category or 'all'} serial x{r['serial']:g} branches x{r['parallel']:g} ({r['prompts']} prompts)"
+            for category, r in stored["token_ratios"].items()) + ".", ""]
     failed_checks = [r for r in rows if r.status == "ok" and r.adherence is False]
     if failed_checks:
         lines += ["## Structural checks failed", ""] + [f"- {r.id}: {r.adherence_failed}" for r in failed_checks] + [""]

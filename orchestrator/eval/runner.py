@@ -180,11 +180,19 @@ def _row(item: Prepared, measured: Measured) -> EvalRow:
         predicted_speedup=prediction.speedup if prediction else None,
         predicted_serial_s=prediction.serial_s if prediction else None,
         predicted_parallel_s=prediction.parallel_s if prediction else None,
+        cost_category=prediction.category if prediction else "",
         predicted_serial_tokens=prediction.serial_tokens if prediction else None,
         predicted_parallel_tokens=prediction.parallel_tokens if prediction else None,
         bound=prediction.bound if prediction else None, repeats=len(measured.serial),
     )
     return derive(row)
+
+
+def calibration_samples(rows: list[EvalRow]) -> list[tuple[str, int, int, int, int]]:
+    """What :func:`graphs.cost.calibrate` fits: measured against predicted tokens of every measured row."""
+    return [(r.cost_category, r.serial_num_tokens, r.predicted_serial_tokens, r.parallel_num_tokens,
+             r.predicted_parallel_tokens) for r in rows
+            if r.status == "ok" and r.predicted_serial_tokens and r.predicted_parallel_tokens]
 
 
 def _first_failure(result: RunResult) -> str:

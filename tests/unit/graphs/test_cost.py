@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from graphs import Graph
 from graphs.compiler import compile_prompt
-from graphs.cost import DEFAULT_CURVE, EngineCurve, decode_time, physical_bound, predict
+from graphs.cost import DEFAULT_CURVE, EngineCurve, TokenRatios, calibrate, decode_time, physical_bound, predict
 
 FLAT = EngineCurve(model="flat", streams={1: 10.0, 2: 10.0, 4: 10.0, 8: 10.0})
 STEEP = EngineCurve(model="steep", streams={1: 10.0, 2: 20.0, 4: 40.0, 8: 80.0})
@@ -94,3 +94,31 @@ def test_a_bare_graph_is_predicted_from_its_nodes():
     assert prediction.serial_tokens == prediction.parallel_tokens == 160
     assert prediction.speedup == pytest.approx(prediction.serial_s / prediction.parallel_s, rel=1e-2)
     assert 3.0 < prediction.speedup <= 4.0
+
+
+def test_calibration_fits_median_ratios_by_category_and_all_and_composes():
+    samples = [("Keyword Extraction", 50, 100, 300, 100), ("Keyword Extraction", 40, 100, 200, 100),
+               ("Keyword Extraction", 60, 100, 250, 100), ("Translation", 100, 100, 100, 100)]
+    fitted = calibrate(STEEP, samples)
+    ke = fitted.ratios("Keyword Extraction")
+    assert (ke.serial, ke.parallel, ke.prompts) == (0.5, 2.5, 3)
+    assert "Translation" not in fitted.token_ratios  # one sample: it takes the ratios over all categories
+    assert fitted.ratios("Translation") == fitted.token_ratios[""]
+    assert (fitted.token_ratios[""].serial, fitted.token_ratios[""].parallel) == (0.55, 2.25)
+    again = calibrate(fitted, [("Keyword Extraction", 25, 50, 250, 250)] * 3)  # predictions made with `fitted`
+    assert (again.ratios("Keyword Extraction").serial, again.ratios("Keyword Extraction").parallel) == (0.25, 2.5)
+    assert calibrate(STEEP, [("x", 1, 1000, 1, 1000)] * 3).ratios("x").serial == 0.05  # bounded
+    assert calibrate(STEEP, []) is STEEP
+
+
+def test_measured_ratios_scale_the_prediction_and_can_turn_auto_down():
+    compiled = compile_prompt(EIGHT_SHORT)
+    plain = predict(compiled, STEEP)
+    category = plain.category
+    assert category and plain.token_ratios.prompts == 0
+    terse = STEEP.model_copy(update={"token_ratios": {category: TokenRatios(serial=0.25, parallel=2.0, prompts=5)}})
+    scaled = predict(compiled, terse)
+    assert scaled.serial_tokens == pytest.approx(plain.serial_tokens * 0.25, abs=1)
+    assert scaled.parallel_tokens == pytest.approx(plain.parallel_tokens * 2.0, abs=compiled.schema.count)
+    assert scaled.speedup < plain.speedup / 4
+    assert "measured on 5" in scaled.reason and scaled.token_ratios.serial == 0.25

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from graphs.cost import DEFAULT_CURVE, EngineCurve
+from graphs.cost import DEFAULT_CURVE, EngineCurve, TokenRatios
 from orchestrator.curves import CurveError, curve_path, load_curve, write_curve
 
 
@@ -41,3 +41,11 @@ def test_a_damaged_file_is_one_line(tmp_path, text, message):
     (tmp_path / "m.json").write_text(text)
     with pytest.raises(CurveError, match=message):
         load_curve("m", tmp_path)
+
+
+def test_a_new_speed_measurement_keeps_the_stored_token_ratios(tmp_path):
+    ratios = {"": TokenRatios(serial=0.5, parallel=1.5, prompts=12)}
+    write_curve(EngineCurve(model="m", streams={1: 10.0}, token_ratios=ratios), tmp_path)
+    write_curve(EngineCurve(model="m", streams={1: 12.0, 8: 60.0}), tmp_path)  # bench engine, no ratios
+    stored = load_curve("m", tmp_path)
+    assert stored.streams == {1: 12.0, 8: 60.0} and stored.token_ratios == ratios

@@ -86,3 +86,17 @@ async def test_measure_alternates_order_excludes_the_warm_up_and_lists_rejected_
     assert engine.active == set()
     scored = score(rows, prepared, embedder=None)
     assert scored[0].adherence is True and scored[1].adherence is None
+
+
+def test_calibration_samples_are_the_measured_rows_with_predictions():
+    from orchestrator.eval.metrics import EvalRow
+    from orchestrator.eval.runner import calibration_samples
+
+    def row(rid, status="ok", **fields):
+        return EvalRow(id=rid, category="c", prompt="p", status=status, **fields)
+
+    rows = [row("a", cost_category="Keyword Extraction", serial_num_tokens=40, parallel_num_tokens=90,
+                predicted_serial_tokens=80, predicted_parallel_tokens=60),
+            row("b", status="failed", predicted_serial_tokens=80, predicted_parallel_tokens=60),
+            row("c", serial_num_tokens=40, parallel_num_tokens=90)]  # no prediction (pasta, say)
+    assert calibration_samples(rows) == [("Keyword Extraction", 40, 80, 90, 60)]
