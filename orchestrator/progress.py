@@ -80,7 +80,7 @@ class Task:
         rate = self.done / elapsed
         parts = [f"{self._amount(self.done)}{'' if self.total is None else '/' + self._amount(self.total)} {self._unit()}"]
         if self.done:
-            parts.append(f"{self._amount(rate)} {self._unit()}/s")
+            parts.append(self._rate(rate))
             if self.total is not None and self.done < self.total:
                 parts.append(f"ETA {(self.total - self.done) / rate:.0f} s")
         parts += [f"{name}={_field(value)}" for name, value in self.fields.items()]
@@ -90,6 +90,12 @@ class Task:
         fields = "".join(f", {name}={_field(value)}" for name, value in self.fields.items())
         elapsed = self._owner.clock() - self.started
         return f"{self.description}: {self._amount(self.done)} {self._unit()} in {elapsed:.1f} s{fields}"
+
+    def _rate(self, per_s: float) -> str:
+        """Per second, or per minute when slower than one a second (a prompt every 25 s is 2.4/min, not 0.0/s)."""
+        if self.unit == "bytes" or per_s >= 1:
+            return f"{self._amount(per_s)} {self._unit()}/s"
+        return f"{per_s * 60:.1f} {self._unit()}/min"
 
     def _unit(self) -> str:
         return "MiB" if self.unit == "bytes" else self.unit

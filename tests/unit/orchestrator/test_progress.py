@@ -123,3 +123,12 @@ def test_progress_never_reaches_stdout_with_json(tmp_path: Path, capsys, monkeyp
     out, err = capsys.readouterr()
     assert [list(json.loads(line))[0] for line in out.splitlines()] == ["id", "id", "summary"]
     assert "starting the engine" in err and "benchmarking prompts: 2 prompts in " in err
+
+
+def test_a_slow_task_shows_its_rate_per_minute(capsys) -> None:
+    clock = Clock()
+    progress = Progress(live=False, clock=clock, interval_s=0.0)
+    with progress.task("measuring", total=12, unit="prompts") as task:
+        clock.now += 50.0
+        task.advance(2)
+    assert capsys.readouterr().err.splitlines()[0] == "measuring: 2/12 prompts, 2.4 prompts/min, ETA 250 s"
