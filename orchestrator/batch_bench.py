@@ -91,6 +91,8 @@ class SideFigures(BaseModel):
     output_tokens: int = Field(ge=0, description="Generated tokens over all rows.")
     tokens_per_row: float = Field(ge=0, description="Generated tokens per row, on average.")
     parallel_output_tokens: int = Field(0, ge=0, description="Generated tokens over the rows forkjoin ran parallel.")
+    prompt_tokens: int = Field(0, ge=0, description="Prompt tokens over all requests (a graph prefills each branch).")
+    cached_tokens: int = Field(0, ge=0, description="Of the prompt tokens, those served from the prefix cache.")
     tokens_per_s: float = Field(ge=0, description="Generated tokens over the wall time.")
     latency_p50_s: float | None = Field(None, description="Median per-row latency of the ok rows.")
     latency_p90_s: float | None = Field(None, description="p90 per-row latency of the ok rows.")
@@ -132,6 +134,8 @@ def side_figures(rows: Sequence[dict[str, Any]], wall_s: float, parallel: set[in
         output_tokens=tokens, tokens_per_s=round(tokens * rate, 2),
         tokens_per_row=round(tokens / len(rows), 1) if rows else 0.0,
         parallel_output_tokens=sum(row["output_tokens"] or 0 for row in rows if row["input_row"] in parallel),
+        prompt_tokens=sum(row.get("prompt_tokens") or 0 for row in rows),
+        cached_tokens=sum(row.get("cached_tokens") or 0 for row in rows),
         latency_p50_s=_median(latencies), latency_p90_s=_p90(latencies),
         parallel_p50_s=_median(subset), parallel_p90_s=_p90(subset),
     )
@@ -191,7 +195,8 @@ def report(result: BatchBench) -> str:
              f"{result.replicas} replica(s) of {result.model}; at most {result.row_max_tokens} tokens per row "
              "on either side",
              f"{'':26}{'plain':>10}{'forkjoin':>10}"]
-    for label, field in (("tokens written", "output_tokens"), ("  on parallel rows", "parallel_output_tokens")):
+    for label, field in (("tokens written", "output_tokens"), ("  on parallel rows", "parallel_output_tokens"),
+                         ("prompt tokens", "prompt_tokens"), ("  from the prefix cache", "cached_tokens")):
         lines.append(f"{label:26}{getattr(result.plain, field):>10}{getattr(result.forkjoin, field):>10}")
     for label, field in (("tokens per row", "tokens_per_row"), ("rows/s", "rows_per_s"),
                          ("tokens/s", "tokens_per_s"), ("wall (s)", "wall_s"),

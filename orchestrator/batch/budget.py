@@ -8,9 +8,9 @@ sides do different work. :func:`fit_budget` holds the whole graph to ``T``,
 as PASTA's lists mode holds its forks to the serial cap.
 
 Policy (static, decided before the run, like the compiler's caps): a graph
-whose caps already sum to at most ``T`` is unchanged. Otherwise ``T`` is
-split among the generate nodes in proportion to what each is expected to
-write (its ``expected_tokens``, the compiler's estimate), never above a
+whose caps already sum to at most ``T`` is unchanged. Otherwise each
+generate node gets one token and the rest of ``T`` is split among them in
+proportion to what each is expected to write (its ``expected_tokens``, the compiler's estimate), never above a
 node's own cap; what a capped node does not take is split again among the
 others (water-filling). Unlike PASTA's shared runtime budget, tokens a
 short branch leaves unused are not handed to the others, so a fitted graph
@@ -43,7 +43,18 @@ def budget_of(graph: Graph) -> int:
 
 
 def shares(caps: list[int], weights: list[int], total: int) -> list[int]:
-    """``total`` split in proportion to ``weights``, none above its cap, each at least 1 (water-filling)."""
+    """``total`` split in proportion to ``weights``, none above its cap, each at least 1.
+
+    Every node gets its one token first; the rest of ``total`` is water-filled, so the shares sum
+    to at most ``max(total, len(caps))``.
+    """
+    rest = total - len(caps)
+    extra = _fill([cap - 1 for cap in caps], weights, rest) if rest > 0 else [0] * len(caps)
+    return [1 + tokens for tokens in extra]
+
+
+def _fill(caps: list[int], weights: list[int], total: int) -> list[int]:
+    """``total`` in proportion to ``weights`` (rounded down); a node its cap holds leaves the rest to the others."""
     result = [0] * len(caps)
     left = list(range(len(caps)))
     budget = total
@@ -53,7 +64,7 @@ def shares(caps: list[int], weights: list[int], total: int) -> list[int]:
         full = [i for i in left if caps[i] <= grant[i]]
         if not full:
             for i in left:
-                result[i] = max(1, int(grant[i]))
+                result[i] = int(grant[i])
             break
         for i in full:
             result[i] = caps[i]

@@ -11,12 +11,14 @@ from orchestrator.batch import job as batch_job
 from orchestrator.batch_bench import compare, report, side_figures
 
 
-def row(index: int, wall_s: float, tokens: int, strategy: str = "serial", status: str = "ok") -> dict:
-    return {"input_row": index, "wall_s": wall_s, "output_tokens": tokens, "strategy": strategy, "status": status}
+def row(index: int, wall_s: float, tokens: int, strategy: str = "serial", status: str = "ok",
+        prompt: int = 10, cached: int = 0) -> dict:
+    return {"input_row": index, "wall_s": wall_s, "output_tokens": tokens, "strategy": strategy, "status": status,
+            "prompt_tokens": prompt, "cached_tokens": cached}
 
 
 PLAIN = [row(0, 4.0, 10), row(1, 2.0, 20), row(2, 1.0, 30), row(3, 3.0, 40)]
-FORKJOIN = [row(0, 1.0, 12, "parallel"), row(1, 2.0, 20), row(2, 0.5, 30, "parallel"),
+FORKJOIN = [row(0, 1.0, 12, "parallel", prompt=45, cached=20), row(1, 2.0, 20), row(2, 0.5, 30, "parallel"),
             row(3, 0.0, 0, "parallel", "failed")]
 
 
@@ -32,6 +34,7 @@ def test_both_sides_are_measured_over_the_same_rows_and_the_parallel_ones_alone(
     assert (mine.parallel_p50_s, mine.parallel_p90_s) == (0.75, 1.0)
     assert (plain.tokens_per_row, mine.tokens_per_row) == (25.0, 15.5)
     assert (plain.parallel_output_tokens, mine.parallel_output_tokens) == (40, 42)  # rows 0 and 2 on each side
+    assert (plain.prompt_tokens, plain.cached_tokens, mine.prompt_tokens, mine.cached_tokens) == (40, 0, 75, 20)
     assert (result.throughput_ratio, result.parallel_latency_speedup) == (1.25, 3.333)
 
 
@@ -50,6 +53,8 @@ def test_the_report_puts_both_sides_side_by_side():
     assert lines[0] == "d.jsonl: 4 rows (2 ran parallel) on 1 replica(s) of m; at most 64 tokens per row on either side"
     assert "tokens written                   100        62" in lines
     assert "  on parallel rows                40        42" in lines
+    assert "prompt tokens                     40        75" in lines
+    assert "  from the prefix cache            0        20" in lines
     assert "tokens per row                25.000    15.500" in lines
     assert "rows/s                         0.400     0.500" in lines
     assert "parallel rows p50 (s)          2.500     0.750" in lines
