@@ -9,8 +9,9 @@ measured curve, :mod:`graphs.pasta.latency`, or a fixed cost model) and,
 with a predicting engine, fewer than 20% of next-token predictions change,
 counted in the serving model's tokens when its tokenizer is given. With a
 tokenizer, each accepted example also carries its training record
-(:mod:`graphs.pasta.records`). ``forkjoin pasta
-bench|annotate`` (``orchestrator.cli.pasta``) only parse, read and print.
+(:mod:`graphs.pasta.records`), and every example records its split (train
+or test, :mod:`graphs.pasta.split`). ``forkjoin pasta bench|annotate``
+(``orchestrator.cli.pasta``) only parse, read and print.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from graphs.params import SamplingParams
 from graphs.pasta import parse
 from graphs.pasta.latency import curve_latency
 from graphs.pasta.records import TrainingRecord
+from graphs.pasta.split import Split
 from graphs.pasta.training import (
     LatencyModel,
     agreement_from,
@@ -114,11 +116,15 @@ async def bench_prompt(engine: Engine, row_id: str, prompt: str, config: PastaCo
 def summarize(rows: Sequence[BenchRow]) -> dict:
     """The ``summary`` object: prompts, applied, median tokens/s ratio over applied prompts, wall speedup.
 
-    ``valid`` counts applied answers whose tags were all valid (no fallback,
-    nothing dropped); ``useful`` counts applied answers faster in tokens/s.
+    ``wall_speedup`` is all sequential walls over all PASTA walls;
+    ``median_wall_speedup_applied`` the median per-prompt speedup where the
+    answer forked (the issue's target is stated that way). ``valid`` counts
+    applied answers whose tags were all valid (no fallback, nothing dropped);
+    ``useful`` counts applied answers faster in tokens/s.
     """
     applied = [row for row in rows if row.applied]
     ratios = [row.pasta_tps / row.sequential_tps for row in applied if row.sequential_tps and row.pasta_tps]
+    speedups = [row.sequential_wall_s / row.pasta_wall_s for row in applied if row.pasta_wall_s]
     sequential_wall = sum(row.sequential_wall_s for row in rows)
     pasta_wall = sum(row.pasta_wall_s for row in rows)
     return {
@@ -126,6 +132,7 @@ def summarize(rows: Sequence[BenchRow]) -> dict:
         "applied": len(applied),
         "tokens_per_s_ratio": statistics.median(ratios) if ratios else None,
         "wall_speedup": sequential_wall / pasta_wall if pasta_wall else None,
+        "median_wall_speedup_applied": statistics.median(speedups) if speedups else None,
         "sequential_tokens": sum(row.sequential_tokens for row in rows),
         "pasta_tokens": sum(row.pasta_tokens for row in rows),
         "fell_back": sum(row.fell_back is not None for row in rows),
@@ -158,6 +165,7 @@ class Example(BaseModel):
     predicted_speedup: float | None = Field(description="Sequential over PASTA predicted latency.")
     accepted: bool = Field(description="Passed both filters (changes < 20%, latency at least 20% lower).")
     record: TrainingRecord | None = Field(None, description="Training inputs in the model's tokens (with --records).")
+    split: Split = Field(Split.TRAIN, description="train, or test: held out so the tuned model is measured on it.")
 
 
 async def engine_predictions(engine: Engine, prompt: str, contexts: Sequence[str], limit: int = 8) -> list[str]:
@@ -192,13 +200,13 @@ def _latency(annotated: str, latency: LatencyModel | EngineCurve, tokenize: Toke
 
 async def annotate_row(
     engine: Engine | None, row_id: str, prompt: str, response: str, latency: LatencyModel | EngineCurve,
-    tokenize: Tokenize = word_tokens, record: Record | None = None,
+    tokenize: Tokenize = word_tokens, record: Record | None = None, split: Split = Split.TRAIN,
 ) -> Example:
     """Annotate one response with the list heuristic and apply both filters (counted in ``tokenize``'s tokens)."""
     annotated = annotate_lists(response)
     if annotated is None:
         return Example(id=row_id, prompt=prompt, response=response, annotated=None, changed_ratio=None,
-                       predicted_speedup=None, accepted=False)
+                       predicted_speedup=None, accepted=False, split=split)
     sequential, parallel = _latency(annotated, latency, tokenize)
     ratio = None
     if engine is not None:
@@ -210,18 +218,19 @@ async def annotate_row(
     return Example(
         id=row_id, prompt=prompt, response=response, annotated=annotated, changed_ratio=ratio,
         predicted_speedup=sequential / parallel if parallel else None, accepted=accepted,
-        record=record(prompt, annotated) if record is not None and accepted else None,
+        record=record(prompt, annotated) if record is not None and accepted else None, split=split,
     )
 
 
 async def annotate_all(
     engine: Engine | None, rows: Sequence[dict], latency: LatencyModel | EngineCurve, *, predict: bool,
     max_tokens: int, on_example: Callable[[Example], None], tokenize: Tokenize = word_tokens,
-    record: Record | None = None,
+    record: Record | None = None, split: Callable[[str], Split] = lambda prompt: Split.TRAIN,
 ) -> list[Example]:
     """Annotate every row in order; a row without a response gets one sampled from ``engine``.
 
-    ``predict`` applies the next-token filter with ``engine``'s greedy predictions.
+    ``predict`` applies the next-token filter with ``engine``'s greedy predictions; ``split``
+    says where each prompt belongs (:func:`graphs.pasta.split.split_of`).
     """
     predictor = engine if predict else None
     examples = []
@@ -230,6 +239,7 @@ async def annotate_all(
         if not response and engine is not None:
             _, _, response = await sequential_answer(engine, row["prompt"], max_tokens)
         row_id = str(row.get("id", index))
-        examples.append(await annotate_row(predictor, row_id, row["prompt"], response, latency, tokenize, record))
+        examples.append(await annotate_row(predictor, row_id, row["prompt"], response, latency, tokenize, record,
+                                           split(row["prompt"])))
         on_example(examples[-1])
     return examples

@@ -9,7 +9,8 @@ the result in forkjoin's model cache under ``name``, where ``--model name``
 and ``forkjoin models list`` find it (:mod:`actors.models`, the training
 record ``forkjoin-trained.json``).
 
-Policy: one record per step (no padding, so the mask is exact), records in a
+Policy: only rows of the ``train`` split are learned (the ``test`` split is
+held out, :mod:`graphs.pasta.split`); one record per step (no padding, so the mask is exact), records in a
 seeded shuffled order, cycling; a record longer than ``max_len`` tokens is
 skipped (cutting it would break its scopes). The run stops after ``steps``
 steps or at ``max_minutes``, whichever comes first, and says which. GPU when
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.models import DEFAULT_MODEL, REGISTRY, TRAINED_MARKER, cache_dir, resolve_model
 from graphs.errors import ForkjoinError
 from graphs.pasta.records import IGNORE, TrainingRecord, build_record
+from graphs.pasta.split import Split
 from orchestrator.datasets import read_rows
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -79,6 +81,7 @@ class TrainingInfo(BaseModel):
     data_sha256: str = Field(description="sha256 of the examples file.")
     examples: int = Field(description="Records trained on.")
     skipped: int = Field(description="Examples left out (longer than max_len).")
+    held_out: int = Field(0, description="Rows of the test split (or excluded) in the data, never trained on.")
     steps: int = Field(description="Optimizer steps taken.")
     stopped: str = Field(description="'steps' or 'time': why training ended.")
     first_loss: float = Field(description="Loss of the first step.")
@@ -106,14 +109,19 @@ def check_name(name: str) -> str:
     return name
 
 
-def load_examples(config: TrainConfig) -> list[dict]:
-    """The rows to train on: annotated (and, unless ``all_rows``, accepted by both filters)."""
+def load_examples(config: TrainConfig) -> tuple[list[dict], int]:
+    """The rows to train on: annotated (and, unless ``all_rows``, accepted by both filters), none of the test split.
+
+    Also returns how many rows of the test split were held out (a row without a split is a training row).
+    """
     rows = read_rows(config.data, required=("prompt",), types={"prompt": str})
-    kept = [row for row in rows if row.get("annotated") and (config.all_rows or row.get("accepted"))]
+    held_out = sum(row.get("split", Split.TRAIN) != Split.TRAIN for row in rows)
+    usable = [row for row in rows if row.get("split", Split.TRAIN) == Split.TRAIN]
+    kept = [row for row in usable if row.get("annotated") and (config.all_rows or row.get("accepted"))]
     if not kept:
         which = "annotated" if config.all_rows else "accepted"
-        raise TrainError(f"{config.data}: no {which} example to train on ({len(rows)} rows)")
-    return kept
+        raise TrainError(f"{config.data}: no {which} example to train on ({len(rows)} rows, {held_out} held out)")
+    return kept, held_out
 
 
 def file_sha256(path: Path) -> str:
@@ -254,7 +262,7 @@ def _save(model: Any, tokenizer: Any, info: TrainingInfo) -> Path:
 def train(config: TrainConfig, on_step: StepCallback, on_status: Callable[[str], None]) -> tuple[TrainingInfo, Path]:
     """Fine-tune, merge and save; the training record and where the model is."""
     check_name(config.name)
-    rows = load_examples(config)
+    rows, held_out = load_examples(config)
     on_status(f"loading {config.base}")
     model, tokenizer, device, dtype = _load(config)
     records, skipped = records_for(tokenizer, rows, config.max_len)
@@ -263,7 +271,7 @@ def train(config: TrainConfig, on_step: StepCallback, on_status: Callable[[str],
     losses, stopped, seconds = _fit(model, records, config, device, dtype, on_step)
     info = TrainingInfo(
         name=config.name, base=config.base, data=str(config.data), data_sha256=file_sha256(config.data),
-        examples=len(records), skipped=skipped, steps=len(losses), stopped=stopped,
+        examples=len(records), skipped=skipped, held_out=held_out, steps=len(losses), stopped=stopped,
         first_loss=round(losses[0], 4) if losses else float("nan"),
         final_loss=round(sum(losses[-10:]) / len(losses[-10:]), 4) if losses else float("nan"),
         seconds=round(seconds, 2), device=device,

@@ -5,7 +5,8 @@
 - ``graph FILE``: the task graph of an annotated response (for ``forkjoin graph show``).
 - ``run PROMPT``: decode one answer with the interpreter.
 - ``bench --dataset PATH``: sequential vs PASTA decoding per prompt on one engine.
-- ``annotate FILE.jsonl``: training examples from responses (the list heuristic and both filters).
+- ``annotate FILE.jsonl``: training examples from responses (the list heuristic and both filters),
+  each with its split; ``--exclude`` benchmark sets keep their prompts out entirely.
 - ``train FILE.jsonl --name NAME``: LoRA fine-tuning on those examples, merged into a registry model
   (:mod:`orchestrator.pasta_train`).
 
@@ -28,10 +29,12 @@ from typing import TypeVar
 from actors.engine import Engine
 from graphs.pasta import PastaSyntaxError, dump, parse, remove_pasta
 from graphs.pasta.convert import to_graph
+from graphs.pasta.split import Split, excluded_prompts, split_of
 from graphs.pasta.training import LatencyModel, word_tokens
 from actors.models import DEFAULT_MODEL
 from orchestrator.cli.args import (
     dataset_file,
+    float_range,
     input_file_or_stdin,
     int_range,
     non_negative_float,
@@ -90,6 +93,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                           help="count and compare in --model's tokens (its tokenizer), not whitespace words")
     annotate.add_argument("--records", action="store_true",
                           help="add each accepted example's training record (token ids, masks) in --model's tokens")
+    annotate.add_argument("--test-share", type=float_range(0.0, 0.9), default=0.1,
+                          help="share of prompts held out as the 'test' split, never trained on (default 0.1)")
+    annotate.add_argument("--exclude", type=dataset_file, action="append", default=[], metavar="DATASET",
+                          help="benchmark set whose prompts are left out entirely (repeatable), e.g. vicuna80.jsonl")
     add_engine_arguments(annotate)
     annotate.set_defaults(handler=annotate_command)
     _train_parser(actions)
@@ -257,8 +264,16 @@ def _tokens(model: str, model_tokens: bool, records: bool) -> tuple[Tokenize, Re
     return (token_texts(tokenizer) if model_tokens else word_tokens), (record_maker(tokenizer) if records else None)
 
 
+def _splits(args: argparse.Namespace, rows: list[dict]) -> tuple[list[dict], Callable[[str], Split]]:
+    """The rows left once benchmark prompts are out, and each prompt's split."""
+    excluded = excluded_prompts(row["prompt"] for path in args.exclude for row in _rows(path, None))
+    kept = [row for row in rows if split_of(row["prompt"], args.test_share, excluded) is not Split.EXCLUDED]
+    return kept, lambda prompt: split_of(prompt, args.test_share, excluded)
+
+
 def annotate_command(args: argparse.Namespace) -> int:
-    rows = _annotate_rows(args)
+    read = _annotate_rows(args)
+    rows, split = _splits(args, read)
     model = options_from_args(args).model_name
     fixed = LatencyModel(per_token_s=args.per_token_s, per_request_s=args.per_request_s)
     latency = load_curve(model) if args.latency == "curve" else fixed
@@ -275,7 +290,7 @@ def annotate_command(args: argparse.Namespace) -> int:
 
             return await annotate_all(
                 engine, rows, latency, predict=args.predictor == "engine", max_tokens=args.max_tokens,
-                on_example=counted, tokenize=tokenize, record=record,
+                on_example=counted, tokenize=tokenize, record=record, split=split,
             )
 
     examples = asyncio.run(_on_engine(args, work) if needs_engine else work(None))
@@ -286,7 +301,10 @@ def annotate_command(args: argparse.Namespace) -> int:
         sys.stdout.write(lines)
     annotated = sum(example.annotated is not None for example in examples)
     accepted = sum(example.accepted for example in examples)
-    print(f"{len(examples)} responses, {annotated} with lists annotated, {accepted} accepted", file=sys.stderr)
+    test, left_out = sum(example.split is Split.TEST for example in examples), len(read) - len(rows)
+    print(f"{len(examples)} responses, {annotated} with lists annotated, {accepted} accepted"
+          + (f"; {test} in the test split" if test else "")
+          + (f"; {left_out} left out as benchmark prompts" if left_out else ""), file=sys.stderr)
     return 0
 
 

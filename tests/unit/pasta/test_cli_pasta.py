@@ -81,6 +81,8 @@ def test_bench_json_ends_with_a_summary(tmp_path: Path, capsys, scripted: Script
     summary = lines[-1]["summary"]
     assert summary["prompts"] == 2 and summary["applied"] == 2
     assert summary["tokens_per_s_ratio"] > 1.0
+    walls = [row["sequential_wall_s"] / row["pasta_wall_s"] for row in lines[:-1]]
+    assert summary["median_wall_speedup_applied"] == pytest.approx(sorted(walls)[0] / 2 + sorted(walls)[1] / 2)
     assert scripted.active == set()
 
 
@@ -98,11 +100,29 @@ def test_annotate_without_a_predictor_applies_the_latency_filter(tmp_path: Path,
     assert examples[0]["accepted"] and examples[0]["annotated"].count("<async>") == 2
     assert examples[0]["predicted_speedup"] > 1.25
     assert not examples[1]["accepted"] and examples[1]["annotated"] is None
-    assert err == "2 responses, 1 with lists annotated, 1 accepted\n"
+    assert [example["split"] for example in examples] == ["test", "train"]  # 'tips' hashes into the held-out 10%
+    assert err == "2 responses, 1 with lists annotated, 1 accepted; 1 in the test split\n"
     # A curve on which streams share one speed: forking the list no longer pays.
     (tmp_path / "qwen2.5-coder-0.5b-instruct.json").write_text(json.dumps({"streams": {"1": 10.0, "2": 10.0}}))
     assert cli.main(["pasta", "annotate", str(data), "--predictor", "none", "--quiet"]) == 0
     assert not json.loads(capsys.readouterr().out.splitlines()[0])["accepted"]
+
+
+def test_annotate_leaves_benchmark_prompts_out_and_records_each_split(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("FORKJOIN_CURVES", str(tmp_path))
+    rows = [{"id": name, "prompt": name, "response": "Tips:\n1. Sleep: rest well.\n2. Food: eat well."}
+            for name in ("tips", "hi", "a")]
+    data, bench = tmp_path / "r.jsonl", tmp_path / "bench.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    bench.write_text(json.dumps({"id": "v1", "prompt": " HI "}) + "\n")
+    argv = ["pasta", "annotate", str(data), "--predictor", "none", "--quiet", "--exclude", str(bench)]
+    assert cli.main([*argv, "--test-share", "0"]) == 0
+    out, err = capsys.readouterr()
+    splits = [(row["id"], row["split"]) for row in map(json.loads, out.splitlines())]
+    assert splits == [("tips", "train"), ("a", "train")]
+    assert err == "2 responses, 2 with lists annotated, 0 accepted; 1 left out as benchmark prompts\n"
+    assert cli.main([*argv, "--test-share", "0.95"]) == 2
+    assert "argument --test-share: must be a finite number >= 0 and <= 0.9, got '0.95'" in capsys.readouterr().err
 
 
 def test_annotate_with_the_engine_predictor(tmp_path: Path, capsys, scripted: ScriptedEngine) -> None:

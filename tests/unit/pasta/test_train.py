@@ -62,14 +62,27 @@ def test_only_accepted_annotated_rows_are_trained_on_unless_all_rows(tmp_path) -
         {"prompt": "c", "annotated": None, "accepted": False},
     ]
     path = examples(tmp_path, rows)
-    assert [row["prompt"] for row in load_examples(TrainConfig(data=path, name="m"))] == ["a"]
-    assert [row["prompt"] for row in load_examples(TrainConfig(data=path, name="m", all_rows=True))] == ["a", "b"]
-    with pytest.raises(TrainError, match=r"examples.jsonl: no accepted example to train on \(1 rows\)"):
+    assert [row["prompt"] for row in load_examples(TrainConfig(data=path, name="m"))[0]] == ["a"]
+    assert [row["prompt"] for row in load_examples(TrainConfig(data=path, name="m", all_rows=True))[0]] == ["a", "b"]
+    with pytest.raises(TrainError, match=r"examples.jsonl: no accepted example to train on \(1 rows, 0 held out\)"):
         load_examples(TrainConfig(data=examples(tmp_path, rows[1:2]), name="m"))
-    with pytest.raises(TrainError, match=r"no annotated example to train on \(1 rows\)"):
+    with pytest.raises(TrainError, match=r"no annotated example to train on \(1 rows, 0 held out\)"):
         load_examples(TrainConfig(data=examples(tmp_path, [{"prompt": "a"}]), name="m", all_rows=True))
     with pytest.raises(DatasetError, match="prompt"):
         load_examples(TrainConfig(data=examples(tmp_path, [{"annotated": "x"}]), name="m"))
+
+
+def test_rows_of_the_test_split_are_never_trained_on(tmp_path) -> None:
+    annotated = "x<scope>y<promise/><async>z</async></scope>"
+    rows = [
+        {"prompt": "a", "annotated": annotated, "accepted": True, "split": "train"},
+        {"prompt": "b", "annotated": annotated, "accepted": True, "split": "test"},
+        {"prompt": "c", "annotated": annotated, "accepted": True},  # written before splits: a training row
+    ]
+    kept, held_out = load_examples(TrainConfig(data=examples(tmp_path, rows), name="m", all_rows=True))
+    assert [row["prompt"] for row in kept] == ["a", "c"] and held_out == 1
+    with pytest.raises(TrainError, match=r"no accepted example to train on \(1 rows, 1 held out\)"):
+        load_examples(TrainConfig(data=examples(tmp_path, rows[1:2]), name="m"))
 
 
 def test_records_use_the_chat_template_and_end_with_the_end_token() -> None:
