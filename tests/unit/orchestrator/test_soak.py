@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from orchestrator.soak import TARGETS, ExampleHang, bounded, soak
+from orchestrator.reliability.soak import TARGETS, ExampleHang, bounded, soak
 
 CI_EXAMPLES = 300
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Iterator
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphs import Graph
+from orchestrator.reliability.workload import graph_stream, scripted_answer
 
 MEMBERS = 6
 """Generate nodes in each graph's scope (8 nodes in all with the scope and the summary)."""
@@ -58,22 +56,6 @@ class LoadReport(BaseModel):
     rounds: list[LoadRound] = Field(description="The rounds, smallest first.")
 
 
-def load_graph(index: int) -> Graph:
-    """Graph ``index``: six independent items in a scope, then a summary of them (8 nodes)."""
-    graph = Graph()
-    with graph.scope("items", separator="\n") as scope:
-        for item in range(MEMBERS):
-            scope.generate(f"Graph {index}, item {item}: one line.", name=f"item{item}", max_tokens=64)
-    graph.generate("Summarize:\n{items}", name="summary", max_tokens=64)
-    return graph
-
-
-def graph_stream(count: int) -> Iterator[Graph]:
-    """The graphs, built one at a time as ``arun_many`` pulls them."""
-    for index in range(count):
-        yield load_graph(index)
-
-
 def peak_rss_mib() -> float:
     """This process's peak resident set size so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -83,7 +65,7 @@ async def run_round(runtime, count: int) -> LoadRound:
     """Submit ``count`` graphs to ``runtime.arun_many`` at once; count the ones that completed."""
     began = time.perf_counter()
     completed = nodes = 0
-    async for _, result in runtime.arun_many(graph_stream(count)):
+    async for _, result in runtime.arun_many(graph_stream(count, members=MEMBERS)):
         completed += result.ok
         nodes += len(result.nodes)
     return LoadRound(graphs=count, completed=completed, nodes=nodes, seconds=time.perf_counter() - began,
@@ -96,8 +78,7 @@ async def bench_load(config: LoadConfig) -> LoadReport:
     from orchestrator.config import RuntimeConfig
     from orchestrator.runtime import Runtime
 
-    answer = " ".join(f"w{i}" for i in range(config.words))
-    spec = ScriptedSpec(answers={"": answer}, token_delay_s=config.token_delay_s)
+    spec = ScriptedSpec(answers={"": scripted_answer(config.words)}, token_delay_s=config.token_delay_s)
     pool = await ReplicaPool.start(PoolConfig(spec=spec, replicas=config.replicas, name="load"))
     async with pool:
         runtime = Runtime(pool, RuntimeConfig(max_concurrency=config.max_concurrency))
