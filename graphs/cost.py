@@ -22,6 +22,7 @@ largest it stays flat (no extrapolated gains).
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -136,8 +137,9 @@ def predict(target: Compiled | Graph, curve: EngineCurve = DEFAULT_CURVE, *, max
     request with every node's prompt, writing every node's expected tokens.
     """
     graph = target.graph if isinstance(target, Compiled) else target
-    category = category_of(target) if isinstance(target, Compiled) else ""
-    ratios = curve.ratios(category) if isinstance(target, Compiled) else NO_RATIOS
+    compiled = isinstance(target, Compiled)
+    category = category_of(target) if compiled else ""
+    ratios = curve.ratios(category) if compiled else NO_RATIOS
     expected = expected_outputs(graph, scale=ratios.parallel)
     steps = _steps(graph)
     parallel_s = sum(_step_time(graph, names, expected, curve, max_concurrency) for names in steps)
@@ -201,16 +203,10 @@ def calibrate(curve: EngineCurve, samples: list[tuple[str, int, int, int, int]],
             continue
         before = curve.ratios(category)
         ratios[category] = TokenRatios(
-            serial=_bounded(before.serial * _median([m / p for _, m, p, _, _ in group])),
-            parallel=_bounded(before.parallel * _median([m / p for _, _, _, m, p in group])),
+            serial=_bounded(before.serial * statistics.median([m / p for _, m, p, _, _ in group])),
+            parallel=_bounded(before.parallel * statistics.median([m / p for _, _, _, m, p in group])),
             prompts=len(group))
     return curve.model_copy(update={"token_ratios": ratios})
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _bounded(ratio: float) -> float:
