@@ -88,7 +88,10 @@ async def test_a_graph_of_six_independent_nodes_runs_on_all_three_replicas() -> 
 
 
 async def test_a_fourth_gpu_replica_does_not_fit() -> None:
-    async with await ReplicaPool.start(gpu_pool().model_copy(update={"placement_timeout_s": 1.5})) as pool:
+    # The three that fit get the usual bound (the previous test's groups may
+    # still be going); only the fourth, which cannot fit, gets a short one.
+    async with await ReplicaPool.start(gpu_pool()) as pool:
+        pool.config = pool.config.model_copy(update={"placement_timeout_s": 1.5})
         with pytest.raises(PlacementError, match="GPU=1"):
             await pool.grow(1)
         assert len(pool.replicas) == NODES
