@@ -18,7 +18,10 @@ answer's cap), so the forked answer writes about as much as the sequential
 one. A header request reserves ``header_max_tokens``; each fork reserves its
 :func:`~graphs.pasta.budget.fork_share` (at most ``fork_max_tokens``) and its
 prompt tells it that length (:func:`~graphs.pasta.budget.length_hint`).
-Unused reservations return to the budget when a stream ends.
+Unused reservations return to the budget when a stream ends. A stream the
+interpreter cuts is aborted in the engine, which may compute a step or two
+more for it before the abort lands; those tokens are discarded unseen and
+not charged (the integration test bounds them by the engine's own count).
 
 State lives in the run (:class:`orchestrator.pasta._Run`: stream records and
 the fork counter) and in :class:`_Lists` (main-segment counter, the budget). Forks of one list run in one ``TaskGroup``; a fork whose

@@ -8,7 +8,10 @@ never raises), and the tree types. Modules behind it: ``lexer`` (tags and
 the error type), ``tree`` (parser), ``render``, ``prefix`` (section 2),
 ``convert`` (task graphs), ``stream`` (tags read from a token stream),
 ``lists`` (list structure, also while streaming), ``prompts`` (the prompted
-mode's system prompt) and ``training`` (list heuristic, masks, filters).
+mode's system prompt), ``training`` (list heuristic, masks, filters),
+``records`` (training records), ``budget`` (lists mode's shared token
+budget), ``latency`` (the latency filter on an engine curve) and ``split``
+(the train/test split of annotated prompts).
 """
 
 from graphs.pasta.lexer import PastaSyntaxError, Rule, TagKind, strip_tags

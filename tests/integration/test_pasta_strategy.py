@@ -62,4 +62,5 @@ def test_run_strategy_pasta_decodes_through_the_interpreter(pool, engine_ready) 
     assert report["answer"].strip() and "<promise/>" not in report["answer"]
     names = [node["name"] for node in report["nodes"]]
     assert names[0] == "main-1" and all(name.startswith(("main-", "fork-")) for name in names)
+    assert sum(name.startswith("fork-") for name in names) >= 2, report["nodes"]  # the list's items were forked
     assert sum(node["tokens"] for node in report["nodes"]) == report["tokens"] <= 160
