@@ -116,8 +116,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        print()  # the answer was streamed
-        _print_timings(report)
+        _print_timings(report)  # the answer was printed, newline included
     return 0 if result.ok else 1
 
 
@@ -167,7 +166,8 @@ class _Session:
 def _printed(result: RunResult, *, quiet: bool) -> RunResult:
     """A PASTA answer is printed whole once joined (its forks end out of order)."""
     if not quiet:
-        sys.stdout.write(result.answer)
+        sys.stdout.write(result.answer + "\n")
+        sys.stdout.flush()
     return result
 
 
@@ -176,6 +176,8 @@ async def _streamer(answer: AnswerStream) -> RunResult:
     async for text in answer:
         sys.stdout.write(text)
         sys.stdout.flush()
+    sys.stdout.write("\n")  # now, not after the engine stops (that takes seconds)
+    sys.stdout.flush()
     return answer.result
 
 
