@@ -3,7 +3,12 @@
 - ``auto``: the compiled graph when validation passes, no dependency
   makes parallelism unsafe and the cost model (:mod:`graphs.cost`, on the
   engine's curve) predicts a speedup of at least ``min_speedup`` (1.2x by
-  default); the serial one-node graph otherwise, with the reason.
+  default); the serial one-node graph otherwise, with the reason. A prompt
+  with no safe parallel plan whose answer is likely a list
+  (:func:`graphs.pasta.list_answer.list_items`) runs as pasta lists mode
+  when its predicted speedup (:func:`graphs.pasta.latency.predict_lists`)
+  reaches ``min_speedup``, serial otherwise; callers that can run graphs
+  only (batch, serving) plan with ``auto_pasta=False``.
 - ``serial``: the prompt as one generation.
 - ``parallel``: the compiled graph, even past serial dependencies (the
   user forces it); a prompt with no parallel structure is a StrategyError.
@@ -26,8 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from actors.engine import Engine
 from graphs import Graph
 from graphs.compiler import CompileOptions, Compiled, Schema, compile_prompt, graph_dict, serial_graph
+from graphs.compiler.budget import item_budget
 from graphs.cost import DEFAULT_CURVE, EngineCurve, Prediction, predict
 from graphs.errors import ForkjoinError
+from graphs.pasta.latency import ListShape, predict_lists
+from graphs.pasta.list_answer import list_items
 from orchestrator.config import RuntimeConfig
 from orchestrator.extract_llm import extract
 from orchestrator.pasta import PastaConfig
@@ -64,7 +72,8 @@ class Plan(BaseModel):
     graph: Graph = Field(description="The graph to run.")
     compiled: dict[str, Any] = Field(description="compile_prompt's result (forkjoin compile --json).")
     prediction: Prediction | None = Field(None, description="The cost model's serial and parallel latency, "
-                                          "when the prompt has a parallel graph.")
+                                          "when the prompt has a parallel graph (auto on a likely list answer "
+                                          "without one: serial and pasta lists mode).")
     decision: str = Field("", description="Why this shape runs (auto: the cost model's verdict).")
     prompt: str = Field("", description="The prompt planned for (pasta decodes it directly).")
     pasta: PastaConfig | None = Field(None, description="pasta: how the interpreter decodes the answer.")
@@ -75,7 +84,7 @@ class StrategyRun(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    strategy: Strategy = Field(description="serial or parallel: what actually ran.")
+    strategy: Strategy = Field(description="serial, parallel or pasta: what actually ran.")
     requested: Strategy = Field(description="The strategy asked for.")
     result: RunResult = Field(description="The run: answer, per-node timings, wall time.")
     reasons: list[str] = Field(description="Why the compiler chose this shape.")
@@ -97,7 +106,7 @@ class Comparison(BaseModel):
 def plan(
     prompt: str, strategy: Strategy, options: CompileOptions | None = None, *, schema: Schema | None = None,
     curve: EngineCurve | None = None, min_speedup: float = DEFAULT_MIN_SPEEDUP, max_concurrency: int = 16,
-    pasta: PastaConfig | None = None,
+    pasta: PastaConfig | None = None, auto_pasta: bool = True,
 ) -> Plan:
     """The graph ``strategy`` runs for ``prompt`` (compare is planned as its two halves).
 
@@ -106,6 +115,8 @@ def plan(
     default if None); ``auto`` runs the parallel graph only when the
     predicted speedup on it is at least ``min_speedup``. ``pasta`` says how
     the pasta strategy decodes (default: lists mode within the serial cap).
+    ``auto_pasta=False`` keeps pasta out of ``auto`` (for callers that run
+    only the plan's graph: batch over Ray Data, serving).
     """
     options = options or CompileOptions()
     curve = curve or DEFAULT_CURVE
@@ -123,7 +134,10 @@ def plan(
         case Strategy.AUTO:
             compiled = compile_prompt(prompt, options=options, schema=schema)
             if not compiled.parallel:
-                return _plan(strategy, Strategy.SERIAL, compiled.graph, compiled, None, "no safe parallel plan")
+                items = list_items(compiled.prompt) if auto_pasta else None
+                if items is None:
+                    return _plan(strategy, Strategy.SERIAL, compiled.graph, compiled, None, "no safe parallel plan")
+                return _decide_lists(compiled, items, curve, min_speedup, max_concurrency, options)
             prediction = predict(compiled, curve, max_concurrency=max_concurrency)
             return _decide(compiled, prediction, min_speedup, options)
         case Strategy.PASTA:
@@ -144,6 +158,26 @@ def _decide(compiled: Compiled, prediction: Prediction, min_speedup: float, opti
                      f"parallel: {figures} >= {min_speedup:g}x")
     graph = serial_graph(compiled.prompt, options)
     return _plan(Strategy.AUTO, Strategy.SERIAL, graph, compiled, prediction,
+                 f"serial: {figures} < {min_speedup:g}x; {prediction.reason}")
+
+
+def _decide_lists(compiled: Compiled, items: int, curve: EngineCurve, min_speedup: float, max_concurrency: int,
+                  options: CompileOptions) -> Plan:
+    """auto without a parallel graph on a likely list answer: pasta lists mode when predicted to pay, else serial."""
+    config = pasta_config(options.serial_max_tokens)
+    items = min(items, config.max_list_items)
+    config = config.model_copy(update={"expected_list_items": items})  # the budget is shared as predicted
+    shape = ListShape(items=items, item_tokens=item_budget(compiled.schema, compiled.prompt).expected_tokens,
+                      fork_cap=config.fork_max_tokens)
+    prediction = predict_lists(compiled.prompt, shape, curve, max_tokens=config.max_tokens,
+                               max_concurrency=max_concurrency)
+    figures = (f"no safe parallel plan, a list of ~{items} items likely; lists mode predicted {prediction.speedup:.2f}x "
+               f"(serial {prediction.serial_s:.1f} s, pasta {prediction.parallel_s:.1f} s, curve {prediction.curve})")
+    if prediction.speedup >= min_speedup:
+        chosen = _plan(Strategy.AUTO, Strategy.PASTA, serial_graph(compiled.prompt, options), compiled, prediction,
+                       f"pasta: {figures} >= {min_speedup:g}x")
+        return chosen.model_copy(update={"pasta": config})
+    return _plan(Strategy.AUTO, Strategy.SERIAL, compiled.graph, compiled, prediction,
                  f"serial: {figures} < {min_speedup:g}x; {prediction.reason}")
 
 
@@ -207,8 +241,10 @@ def explain(chosen: Plan) -> str:
     lines = [f"auto runs {chosen.executed.value}: {chosen.decision}"]
     p = chosen.prediction
     if p is not None:
+        pasta = not chosen.compiled["parallelizable"]  # no graph to predict: the prediction is lists mode's
+        side, parts = ("pasta   ", "list items") if pasta else ("parallel", "branches")
         lines += [f"  predicted serial   {p.serial_s:8.2f} s  ({p.serial_tokens} tokens)",
-                  f"  predicted parallel {p.parallel_s:8.2f} s  ({p.parallel_tokens} tokens, {p.branches} branches)",
+                  f"  predicted {side} {p.parallel_s:8.2f} s  ({p.parallel_tokens} tokens, {p.branches} {parts})",
                   f"  predicted speedup  {p.speedup:8.2f}x (physical bound {p.bound:.2f}x, curve {p.curve})",
                   f"  reason: {p.reason}"]
     return "\n".join(lines)

@@ -83,7 +83,9 @@ async def run_rows(
             results[index] = rejected(problem or "missing prompt", prompt)
             continue
         try:
-            planned.append((index, job.fitted(plan(prompt, job.strategy, job.compile, schema=schemas[index]))))
+            # Rows run as graphs through arun_many, which cannot decode pasta: auto keeps to serial or parallel.
+            chosen = plan(prompt, job.strategy, job.compile, schema=schemas[index], auto_pasta=False)
+            planned.append((index, job.fitted(chosen)))
         except ForkjoinError as exc:
             results[index] = rejected(f"compiler: {exc}", prompt)
         except Exception as exc:  # a compiler bug on one row must not stop the corpus; the row names it

@@ -4,8 +4,10 @@ A row carries ParallelPrompt's per-prompt fields (``serial_output``,
 ``parallel_output``, ``serial_num_tokens``, ``parallel_num_tokens``,
 ``serial_duration_ms``, ``parallel_duration_ms``, ``speedup``,
 ``normalized_speedup``) plus ours. ``serial_*`` is always the one-request
-graph and ``parallel_*`` the compiled graph; ``chosen_speedup`` is what the
-strategy delivers (auto declining runs the serial graph: 1.0).
+graph and ``parallel_*`` the compiled graph, or the pasta decoding when that
+is what auto runs (``auto_executed`` pasta: counted as ``forked``, never as
+decomposed); ``chosen_speedup`` is what the strategy delivers (auto
+declining runs the serial graph: 1.0).
 
 ``normalized_speedup = (serial_s / serial_tokens) / (parallel_s / parallel_tokens)``
 per prompt; the dataset figure ``normalized_speedup_total`` is the ratio of
@@ -34,6 +36,7 @@ class EvalRow(BaseModel):
     status: str = Field(description="ok, rejected (no parallel plan) or failed (a run did not finish).")
     error: str = Field("", description="Why the row did not run.")
     auto_parallel: bool | None = Field(None, description="Whether auto chose the parallel graph (None: not asked).")
+    auto_executed: str = Field("", description="What auto runs: serial, parallel or pasta ('' when not asked).")
     subtasks: int = Field(0, description="Branches of the parallel graph.")
     serial_output: str = Field("", description="The serial answer (first repeat).")
     parallel_output: str = Field("", description="The parallel answer (first repeat).")
@@ -70,11 +73,16 @@ def derive(row: EvalRow) -> EvalRow:
     if row.serial_num_tokens > 0 and row.parallel_num_tokens > 0:
         normalized = ((row.serial_duration_ms / row.serial_num_tokens)
                       / (row.parallel_duration_ms / row.parallel_num_tokens))
-    chosen = speedup if row.auto_parallel in (None, True) else 1.0
+    chosen = speedup if _auto_ran_measured(row) in (None, True) else 1.0
     fraction = speedup / row.bound if row.bound else None
     return row.model_copy(update={"speedup": round(speedup, 4), "chosen_speedup": round(chosen, 4),
                                   "normalized_speedup": None if normalized is None else round(normalized, 4),
                                   "bound_fraction": None if fraction is None else round(fraction, 4)})
+
+
+def _auto_ran_measured(row: EvalRow) -> bool | None:
+    """Whether auto runs what ``parallel_*`` measured (the graph, or pasta); None: auto was not asked."""
+    return True if row.auto_executed == "pasta" else row.auto_parallel
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -129,7 +137,8 @@ def summarize(rows: Sequence[EvalRow], *, min_speedup: float = 1.2) -> dict:
     by_category = {c: _figures([r for r in rows if r.category == c]) for c in categories}
     predicted = [r for r in ok if r.predicted_speedup is not None and r.speedup is not None]
     wrong = [r.id for r in predicted if _is_wrong(r, min_speedup)]
-    decided = [r for r in ok if r.auto_parallel is not None]
+    decided = [r for r in ok if r.auto_parallel is not None and r.auto_executed != "pasta"]
+    forked = [r for r in ok if r.auto_executed == "pasta"]
     return {
         **_figures(rows),
         "by_category": by_category,
@@ -137,6 +146,8 @@ def summarize(rows: Sequence[EvalRow], *, min_speedup: float = 1.2) -> dict:
         "declined": sum(1 for r in decided if not r.auto_parallel),
         "median_speedup_decomposed": _median([r.speedup for r in decided if r.auto_parallel]),
         "min_speedup_declined": min((r.speedup for r in decided if not r.auto_parallel and r.speedup), default=None),
+        "forked": len(forked),
+        "median_speedup_forked": _median([r.speedup for r in forked]),
         "predicted_vs_measured": {
             "pairs": len(predicted),
             "correlation": correlation([r.predicted_speedup for r in predicted], [r.speedup for r in predicted]),
@@ -158,8 +169,9 @@ def _tokens_ratio(measured: int, predicted: int | None) -> float | None:
 
 
 def _is_wrong(row: EvalRow, min_speedup: float) -> bool:
-    """auto chose parallel and it was slower than serial, or declined where parallel reached the threshold."""
-    chose = row.auto_parallel if row.auto_parallel is not None else row.predicted_speedup >= min_speedup
+    """auto chose parallel (or pasta) and it was slower than serial, or declined where it reached the threshold."""
+    ran = _auto_ran_measured(row)
+    chose = ran if ran is not None else row.predicted_speedup >= min_speedup
     return (chose and row.speedup < 1.0) or (not chose and row.speedup >= min_speedup)
 
 

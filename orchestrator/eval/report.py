@@ -93,7 +93,8 @@ def markdown(summary: dict, rows: Sequence[EvalRow], *, command: str = "") -> st
     for name, figures in [*summary["by_category"].items(), ("all", summary)]:
         lines.append(f"| {name or '-'} | " + " | ".join(_cell(figures[k]) for k in keys) + " |")
     record = summary["predicted_vs_measured"]
-    lines += ["", f"auto: {summary['decomposed']} decomposed, {summary['declined']} declined; "
+    lines += ["", f"auto: {summary['decomposed']} decomposed, {summary['declined']} declined, "
+              f"{summary.get('forked', 0)} forked by pasta lists mode; "
               f"predicted vs measured speedup: {record['pairs']} pairs, correlation {_cell(record['correlation'])}, "
               f"{record['wrong_auto_choices']} wrong auto choices"
               + (f" ({', '.join(record['wrong_ids'])})" if record["wrong_ids"] else "") + ".",

@@ -3,7 +3,8 @@
 Plan first, run second: every row is read and compiled (and rejected rows
 recorded) before any engine starts, so bad input fails at once. Then, on one
 :class:`~orchestrator.runtime.Runtime` over the pool, one warm-up request
-(excluded), and per prompt ``repeat`` rounds of serial and parallel whose
+(excluded), and per prompt ``repeat`` rounds of serial and parallel (for a
+prompt auto runs as pasta lists mode, that decoding instead) whose
 order alternates (prompt i, round r: serial first when i + r is even);
 walls and token counts are medians over the rounds, answers the first
 round's. Adherence (:mod:`graphs.adherence`) and fidelity
@@ -72,6 +73,7 @@ class Prepared:
     auto_parallel: bool | None
     expected: Expectation | None
     error: str = ""
+    auto_executed: str = ""  # what auto runs: serial, parallel or pasta ('' when auto is not asked)
 
 
 def load(config: EvalConfig) -> list[dict]:
@@ -111,15 +113,20 @@ def prepare(rows: list[dict], config: EvalConfig, curve: EngineCurve, options: C
             prepared.append(Prepared(rid, category, prompt, serial, plan(prompt, Strategy.PASTA, options), None, None))
             continue
         auto = plan(prompt, Strategy.AUTO, options, **kwargs) if config.strategy == "auto" else None
+        if auto is not None and auto.executed is Strategy.PASTA:  # no graph: serial against what auto decodes
+            prepared.append(Prepared(rid, category, prompt, serial, auto, False, None, auto_executed="pasta"))
+            continue
         try:
             parallel = auto if auto is not None and auto.executed is Strategy.PARALLEL else \
                 plan(prompt, Strategy.PARALLEL, options, **kwargs)
         except StrategyError as exc:
-            prepared.append(Prepared(rid, category, prompt, serial, None, None, None, str(exc)))
+            prepared.append(Prepared(rid, category, prompt, serial, None, None, None, str(exc),
+                                     auto_executed="" if auto is None else auto.executed.value))
             continue
         chose = None if auto is None else auto.executed is Strategy.PARALLEL
         expected = expectation(compile_prompt(prompt, options=options.model_copy(update={"force_parallel": True})))
-        prepared.append(Prepared(rid, category, prompt, serial, parallel, chose, expected))
+        executed = "" if auto is None else auto.executed.value
+        prepared.append(Prepared(rid, category, prompt, serial, parallel, chose, expected, auto_executed=executed))
     return prepared
 
 
@@ -171,6 +178,7 @@ def _row(item: Prepared, measured: Measured) -> EvalRow:
     prediction = item.parallel.prediction
     row = EvalRow(
         id=item.id, category=item.category, prompt=item.prompt, status="ok", auto_parallel=item.auto_parallel,
+        auto_executed=item.auto_executed,
         subtasks=prediction.branches if prediction else item.parallel.graph.width(),
         serial_output=measured.serial[0].answer, parallel_output=measured.parallel[0].answer,
         serial_num_tokens=int(statistics.median(r.tokens for r in measured.serial)),
@@ -192,7 +200,8 @@ def calibration_samples(rows: list[EvalRow]) -> list[tuple[str, int, int, int, i
     """What :func:`graphs.cost.calibrate` fits: measured against predicted tokens of every measured row."""
     return [(r.cost_category, r.serial_num_tokens, r.predicted_serial_tokens, r.parallel_num_tokens,
              r.predicted_parallel_tokens) for r in rows
-            if r.status == "ok" and r.predicted_serial_tokens and r.predicted_parallel_tokens]
+            if r.status == "ok" and r.predicted_serial_tokens and r.predicted_parallel_tokens
+            and r.auto_executed != "pasta"]  # lists mode's prediction is no graph's: it calibrates nothing here
 
 
 def _first_failure(result: RunResult) -> str:
@@ -202,7 +211,7 @@ def _first_failure(result: RunResult) -> str:
 
 def _unrun(item: Prepared, status: str, error: str) -> EvalRow:
     return EvalRow(id=item.id, category=item.category, prompt=item.prompt, status=status, error=error,
-                   auto_parallel=item.auto_parallel)
+                   auto_parallel=item.auto_parallel, auto_executed=item.auto_executed)
 
 
 def score(rows: list[EvalRow], prepared: list[Prepared], embedder: Embedder | None) -> list[EvalRow]:

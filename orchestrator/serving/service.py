@@ -107,8 +107,11 @@ class Service:
         options = CompileOptions(max_fanout=self.config.max_fanout, serial_max_tokens=cap,
                                  item_max_tokens=min(cap, self.config.item_max_tokens), final_max_tokens=cap)
         try:
+            # The service runs and streams the plan's graph (with the request's sampling fields on it), so auto
+            # keeps to serial or parallel: pasta decodes outside the graph.
             chosen = plan(prompt, request.forkjoin.as_strategy, options, curve=self.curve,
-                          min_speedup=self.config.min_speedup, max_concurrency=self.config.runtime.max_concurrency)
+                          min_speedup=self.config.min_speedup, max_concurrency=self.config.runtime.max_concurrency,
+                          auto_pasta=False)
         except StrategyError as exc:
             raise invalid(str(exc), "forkjoin.strategy") from exc
         except ForkjoinError as exc:
