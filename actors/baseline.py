@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,7 +41,8 @@ class BaselineConfig(BaseModel):
     engine: EngineConfig = Field(description="The engine, exactly as forkjoin's replica starts it.")
     streams: tuple[int, ...] = Field(min_length=1, description="Concurrent stream counts measured.")
     max_tokens: int = Field(ge=1, description="Tokens asked of each stream.")
-    singles: int = Field(ge=1, description="Single-stream runs; the best rate and the median TTFT are kept.")
+    singles: int = Field(ge=1, description="Single-stream runs per round; the best rate and the median TTFT are kept.")
+    rounds: int = Field(ge=1, description="Rounds of the whole sweep (singles, then each stream count); best kept.")
     prompt: str = Field(description="Prompt of every stream (suffixed with ' (stream i)' to make each distinct).")
     serial_prompt: str = Field(description="The prompt timed as one serial request.")
 
@@ -101,26 +103,40 @@ async def measure(config: BaselineConfig) -> Curve:
     try:
         await _stream(llm, config, stream_prompt(config.prompt, 0))  # warm-up, as forkjoin's bench does
         start_s = time.perf_counter() - began
-        singles = [await _stream(llm, config, stream_prompt(config.prompt, i)) for i in range(config.singles)]
-        aggregate = {str(n): round(await _streams(llm, config, n), 2) for n in config.streams}
+        swept = await sweep(lambda i: _stream(llm, config, stream_prompt(config.prompt, i)),
+                            singles=config.singles, rounds=config.rounds, streams=config.streams)
         serial_tokens, _, serial_s = await _stream(llm, config, config.serial_prompt)
     finally:
         llm.shutdown()
-    return Curve(
-        engine_start_s=round(start_s, 2),
-        single_tok_s=round(max(tokens / elapsed for tokens, _, elapsed in singles), 2),
-        ttft_ms=round(statistics.median(first for _, first, _ in singles) * 1000, 1),
-        aggregate_tok_s=aggregate,
-        serial_s=round(serial_s, 3),
-        serial_tokens=serial_tokens,
-    )
+    return Curve(engine_start_s=round(start_s, 2), **swept, serial_s=round(serial_s, 3), serial_tokens=serial_tokens)
 
 
-async def _streams(llm, config: BaselineConfig, n: int) -> float:
-    began = time.perf_counter()
-    prompts = [stream_prompt(config.prompt, i) for i in range(n)]
-    results = await asyncio.gather(*(_stream(llm, config, prompt) for prompt in prompts))
-    return sum(tokens for tokens, _, _ in results) / (time.perf_counter() - began)
+Stream = Callable[[int], Awaitable[tuple[int, float, float]]]
+"""Send stream ``i``'s request: (tokens, seconds to first output, seconds to the end)."""
+
+
+async def sweep(stream: Stream, *, singles: int, rounds: int, streams: tuple[int, ...]) -> dict:
+    """``single_tok_s``, ``ttft_ms`` and ``aggregate_tok_s`` over ``rounds`` rounds, the same on both sides.
+
+    Each round runs ``singles`` single streams, then every stream count once;
+    rates keep the best round (interference only ever slows a run down), TTFT
+    the median of all single runs. Rounds spread each point over the whole
+    measurement, so a slow moment costs one sample, not a point.
+    """
+    runs: list[tuple[int, float, float]] = []
+    aggregate: dict[str, float] = {}
+    for _ in range(rounds):
+        runs += [await stream(i) for i in range(singles)]
+        for n in streams:
+            began = time.perf_counter()
+            results = await asyncio.gather(*(stream(i) for i in range(n)))
+            rate = sum(tokens for tokens, _, _ in results) / (time.perf_counter() - began)
+            aggregate[str(n)] = max(aggregate.get(str(n), 0.0), round(rate, 2))
+    return {
+        "single_tok_s": round(max(tokens / elapsed for tokens, _, elapsed in runs), 2),
+        "ttft_ms": round(statistics.median(first for _, first, _ in runs) * 1000, 1),
+        "aggregate_tok_s": aggregate,
+    }
 
 
 async def _stream(llm, config: BaselineConfig, prompt: str) -> tuple[int, float, float]:

@@ -6,13 +6,14 @@ chunk by chunk. The baseline (:mod:`actors.baseline`) is vLLM's own
 ``AsyncLLM`` in a child process with the same engine settings, measured the
 same way, before forkjoin's replica starts; the two never share the machine.
 
-What is measured (all after one warm-up request), identically on both sides:
-- ``single_tok_s``: one stream, best of ``singles`` runs; generated tokens /
-  seconds from sending the request to its last chunk (prefill included);
-  ``ttft_ms``: the median time to its first chunk.
-- ``aggregate_tok_s[n]``: ``n`` concurrent streams with distinct prompts;
-  all generated tokens / seconds from sending the first to the last chunk of
-  the slowest stream.
+What is measured (all after one warm-up request), identically on both sides
+(:func:`actors.baseline.sweep`), in ``rounds`` rounds of the whole sweep:
+- ``single_tok_s``: one stream, best of ``singles`` runs per round;
+  generated tokens / seconds from sending the request to its last chunk
+  (prefill included); ``ttft_ms``: the median time to its first chunk.
+- ``aggregate_tok_s[n]``: ``n`` concurrent streams with distinct prompts,
+  the best round; all generated tokens / seconds from sending the first to
+  the last chunk of the slowest stream.
 - forkjoin only: ``dispatch_overhead_ms``, ``samples`` sequential 1-token
   requests, each the round trip seen by the pool minus its time inside the
   replica actor (the cost of one call through Ray); ``serial_s``, the
@@ -39,7 +40,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import GenerateRequest, ReplicaPool
-from actors.baseline import BaselineConfig, BaselineResult, Curve, stream_prompt
+from actors.baseline import BaselineConfig, BaselineResult, Curve, stream_prompt, sweep
 from actors.config import EngineConfig
 from graphs.errors import ForkjoinError
 from graphs.params import SamplingParams
@@ -56,7 +57,8 @@ class BenchConfig(BaseModel):
     streams: tuple[int, ...] = Field((1, 2, 4, 8, 16), min_length=1, description="Concurrent stream counts measured.")
     max_tokens: int = Field(128, ge=1, le=4096, description="Tokens asked of each stream.")
     samples: int = Field(50, ge=2, le=10000, description="1-token requests timed for the dispatch overhead.")
-    singles: int = Field(3, ge=1, le=100, description="Single-stream runs; the best rate and median TTFT are kept.")
+    singles: int = Field(3, ge=1, le=100, description="Single-stream runs per round; the best rate and median TTFT are kept.")
+    rounds: int = Field(3, ge=1, le=100, description="Rounds of the sweep (singles, then each stream count); best kept.")
     prompt: str = Field(PROMPT, description="Prompt of every stream (suffixed to make each distinct).")
     serial_prompt: str = Field(SERIAL_PROMPT, description="The prompt timed as a serial request on both sides.")
 
@@ -97,17 +99,15 @@ async def bench_engine(pool: ReplicaPool, config: BenchConfig, *, engine: str) -
     """Measure the pool's single replica as the module doc says."""
     replica = pool.replicas[0]
     await _stream(pool, config, 0)  # warm-up: first-call paths, compile caches
-    singles = [await _stream(pool, config, i) for i in range(config.singles)]
-    aggregate = {str(n): round(await _streams(pool, config, n), 2) for n in config.streams}
+    swept = await sweep(lambda i: _stream(pool, config, i),
+                        singles=config.singles, rounds=config.rounds, streams=config.streams)
     serial_s, serial_tokens = await _serial(pool, config)
     return EngineBench(
         engine=engine,
         replica=replica.name,
         engine_start_s=round(replica.start_s, 3),
         max_tokens=config.max_tokens,
-        single_tok_s=round(max(rate for rate, _ in singles), 2),
-        ttft_ms=round(statistics.median(ttft for _, ttft in singles) * 1000, 1),
-        aggregate_tok_s=aggregate,
+        **swept,
         prefill_tok_s=round(await _prefill(pool), 1),
         dispatch_overhead_ms=await _dispatch_overhead(pool, config.samples),
         serial_s=round(serial_s, 3),
@@ -121,27 +121,15 @@ def stream_request(config: BenchConfig, index: int) -> GenerateRequest:
     return GenerateRequest(request_id=_rid(), prompt=stream_prompt(config.prompt, index), params=params)
 
 
-async def _stream(pool: ReplicaPool, config: BenchConfig, index: int) -> tuple[float, float]:
-    """(tokens/s, seconds to first chunk) of one stream."""
+async def _stream(pool: ReplicaPool, config: BenchConfig, index: int) -> tuple[int, float, float]:
+    """(tokens, seconds to the first chunk, seconds to the last) of stream ``index``."""
     began = time.perf_counter()
     first, tokens = None, 0
     async for chunk in pool.generate(stream_request(config, index)):
         first = first if first is not None else time.perf_counter() - began
         tokens += chunk.tokens
     elapsed = time.perf_counter() - began
-    return tokens / elapsed, first if first is not None else elapsed
-
-
-async def _streams(pool: ReplicaPool, config: BenchConfig, n: int) -> float:
-    """Tokens per second of ``n`` concurrent streams."""
-    requests = [stream_request(config, i) for i in range(n)]
-    began = time.perf_counter()
-    tokens = await asyncio.gather(*(_tokens(pool, r) for r in requests))
-    return sum(tokens) / (time.perf_counter() - began)
-
-
-async def _tokens(pool: ReplicaPool, request: GenerateRequest) -> int:
-    return sum([chunk.tokens async for chunk in pool.generate(request)])
+    return tokens, first if first is not None else elapsed, elapsed
 
 
 async def _serial(pool: ReplicaPool, config: BenchConfig) -> tuple[float, int]:
@@ -233,6 +221,7 @@ def run_baseline(engine: EngineConfig, config: BenchConfig, *, timeout_s: float 
     """Measure plain vLLM in a child process (its own session, killed with its group on any exit)."""
     child = BaselineConfig(
         engine=engine, streams=config.streams, max_tokens=config.max_tokens, singles=config.singles,
+        rounds=config.rounds,
         prompt=config.prompt, serial_prompt=config.serial_prompt,
     )
     with tempfile.TemporaryDirectory(prefix="fj-baseline-") as tmp:

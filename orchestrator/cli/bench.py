@@ -46,6 +46,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     engine.add_argument("--max-tokens", type=int_range(1, 4096), default=128, help="tokens per stream (default 128)")
     engine.add_argument("--samples", type=int_range(2, 10000), default=50, help="1-token calls for the overhead (default 50)")
+    engine.add_argument(
+        "--rounds", type=int_range(1, 100), default=3,
+        help="rounds of the sweep, each point's best kept (default 3)",
+    )
     engine.add_argument("--kv-cache-gib", type=kv_cache_gib, default=1.0, help="KV cache of the replica, GiB (default 1)")
     engine.add_argument("--compiled", action="store_true", help="torch.compile the model (default on CPU: eager)")
     engine.add_argument("--max-model-len", type=int_range(128, 131072), default=2048, help="context length (default 2048)")
@@ -63,7 +67,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def bench_engine_command(args: argparse.Namespace) -> int:
-    config = BenchConfig(streams=args.streams, max_tokens=args.max_tokens, samples=args.samples)
+    config = BenchConfig(streams=args.streams, max_tokens=args.max_tokens, samples=args.samples, rounds=args.rounds)
     if args.baseline and args.scripted:
         raise UsageError("--baseline measures vLLM: it cannot be combined with --scripted")
     engine = _engine_config(args, config)

@@ -43,3 +43,26 @@ def test_engine_bench_curve_is_the_baseline_curve_shape() -> None:
     assert isinstance(mine, Curve) and mine.single_tok_s == 4.0
     with pytest.raises(ValueError):
         Curve(engine_start_s=1.0)
+
+
+def test_sweep_keeps_each_points_best_round_and_the_median_ttft() -> None:
+    import asyncio
+
+    from actors.baseline import sweep
+
+    calls: list[int] = []
+    slow_rounds = {0}  # interference in the first round: every stream in it takes twice as long
+
+    async def stream(index: int) -> tuple[int, float, float]:
+        calls.append(index)
+        runs_per_round = 2 + 1 + 4
+        slow = (len(calls) - 1) // runs_per_round in slow_rounds
+        await asyncio.sleep(0.02 if slow else 0.01)
+        return 10, (0.004 if slow else 0.002), (0.02 if slow else 0.01)
+
+    swept = asyncio.run(sweep(stream, singles=2, rounds=3, streams=(1, 4)))
+    assert calls == [0, 1, 0, 0, 1, 2, 3] * 3  # each round: the singles, then each stream count once
+    assert swept["single_tok_s"] == 1000.0  # 10 tokens in 0.01 s: a slow round never sets the best
+    assert swept["ttft_ms"] == 2.0  # median of 6 single runs, 2 of them slow
+    assert 0 < swept["aggregate_tok_s"]["1"] < 1000 and swept["aggregate_tok_s"]["4"] > swept["aggregate_tok_s"]["1"]
+    assert set(swept["aggregate_tok_s"]) == {"1", "4"}
