@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,6 +46,23 @@ class TokenRatios(BaseModel):
 
 
 NO_RATIOS = TokenRatios()
+
+
+class SpeedupRatio(BaseModel):
+    """Lists mode's measured wall speedup over its predicted one: what its simulation misses, measured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    factor: float = Field(gt=0, description="Median of measured / predicted speedup; predictions are scaled by it.")
+    prompts: int = Field(ge=0, description="Prompts it was measured on.")
+    built_in: bool = Field(False, description="The figure measured here and built in, not this curve's own.")
+
+
+LISTS_MEASURED = SpeedupRatio(factor=0.451, prompts=11, built_in=True)
+"""Measured 2026-12-02 (2 cores of an AMD EPYC, bf16, the default model): the 11 Vicuna-80 prompts the
+list detector flags, ``eval run --strategy auto``; predicted median 2.27x, measured median 1.03x, the
+per-prompt median of measured / predicted 0.451. Lists-mode predictions use it until ``eval run
+--calibrate`` measures the curve's own."""
 RATIO_BOUNDS = (0.05, 5.0)  # one odd measurement must not make the model absurd
 MIN_CALIBRATION_PROMPTS = 3  # fewer in a category: it takes the ratios over all categories
 
@@ -64,6 +81,9 @@ class EngineCurve(BaseModel):
     token_ratios: dict[str, TokenRatios] = Field(
         default_factory=dict, description="By prompt category ('' for all of them): measured over estimated tokens "
         "(``eval run --calibrate``); none means the estimates stand.")
+    lists_speedup: SpeedupRatio | None = Field(
+        None, description="Lists mode's measured over predicted speedup (``eval run --calibrate`` on rows auto "
+        "ran as pasta); None: the built-in LISTS_MEASURED.")
 
     @field_validator("streams")
     @classmethod
@@ -93,6 +113,10 @@ class EngineCurve(BaseModel):
     def ratios(self, category: str | None) -> TokenRatios:
         """The token ratios of ``category``, else those over all categories, else none (1.0)."""
         return self.token_ratios.get(category or "") or self.token_ratios.get("") or NO_RATIOS
+
+    def lists_ratio(self) -> SpeedupRatio:
+        """What lists-mode predictions are scaled by: this curve's measured ratio, else the built-in one."""
+        return self.lists_speedup or LISTS_MEASURED
 
     @property
     def prefill(self) -> float:
@@ -183,13 +207,16 @@ def category_of(target: Compiled) -> str:
 
 
 def calibrate(curve: EngineCurve, samples: list[tuple[str, int, int, int, int]], *,
-              min_prompts: int = MIN_CALIBRATION_PROMPTS) -> EngineCurve:
+              lists: Sequence[tuple[float, float]] = (), min_prompts: int = MIN_CALIBRATION_PROMPTS) -> EngineCurve:
     """``curve`` with token ratios fitted to measurements, composed with the ratios it already has.
 
     ``samples``: (category, serial tokens, their prediction, parallel tokens, their prediction), the
     predictions made with ``curve``. Each ratio is the median of measured / predicted, kept within
     RATIO_BOUNDS; a category with fewer than ``min_prompts`` samples takes the ratios over all of them.
+    ``lists``: (measured speedup, predicted speedup) of prompts run in lists mode; from ``min_prompts``
+    of them on, the lists-mode ratio is composed with the median of measured / predicted.
     """
+    curve = _calibrate_lists(curve, lists, min_prompts)
     usable = [s for s in samples if s[2] > 0 and s[4] > 0]
     if not usable:
         return curve
@@ -207,6 +234,15 @@ def calibrate(curve: EngineCurve, samples: list[tuple[str, int, int, int, int]],
             parallel=_bounded(before.parallel * statistics.median([m / p for _, _, _, m, p in group])),
             prompts=len(group))
     return curve.model_copy(update={"token_ratios": ratios})
+
+
+def _calibrate_lists(curve: EngineCurve, lists: Sequence[tuple[float, float]], min_prompts: int) -> EngineCurve:
+    usable = [(measured, predicted) for measured, predicted in lists if measured > 0 and predicted > 0]
+    if len(usable) < min_prompts:
+        return curve
+    before = curve.lists_ratio().factor
+    fitted = SpeedupRatio(factor=_bounded(before * statistics.median([m / p for m, p in usable])), prompts=len(usable))
+    return curve.model_copy(update={"lists_speedup": fitted})
 
 
 def _bounded(ratio: float) -> float:

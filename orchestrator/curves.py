@@ -6,11 +6,12 @@ become ``_``) with the shape::
 
     {"model": str, "streams": {"1": tok_s, "2": tok_s, ...},
      "prefill_tok_s": float | null, "measured_at": iso, "machine": str,
-     "token_ratios": {category: {"serial": r, "parallel": r, "prompts": n}}}
+     "token_ratios": {category: {"serial": r, "parallel": r, "prompts": n}},
+     "lists_speedup": {"factor": r, "prompts": n, "built_in": false} | null}
 
 ``bench engine`` writes the speeds, ``eval run --calibrate`` the token
-ratios (how much this model writes against the compiler's estimates); each
-keeps what the other wrote.
+ratios (how much this model writes against the compiler's estimates) and
+lists mode's measured / predicted speedup; each keeps what the other wrote.
 
 A model without a stored curve gets :data:`graphs.cost.DEFAULT_CURVE`; a
 stored file that is not such an object is a :class:`CurveError` (one line),
@@ -30,7 +31,8 @@ from graphs.cost import DEFAULT_CURVE, EngineCurve
 from graphs.errors import ForkjoinError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_FIELDS = ("model", "streams", "prefill_tok_s", "request_overhead_s", "measured_at", "machine", "token_ratios")
+_FIELDS = ("model", "streams", "prefill_tok_s", "request_overhead_s", "measured_at", "machine", "token_ratios",
+           "lists_speedup")
 
 
 class CurveError(ForkjoinError):
@@ -76,8 +78,10 @@ def write_curve(curve: EngineCurve, directory: Path | None = None) -> Path:
     forget what the model writes).
     """
     path = curve_path(curve.model, directory)
-    if not curve.token_ratios and path.is_file():
-        curve = curve.model_copy(update={"token_ratios": load_curve(curve.model, directory).token_ratios})
+    if path.is_file() and (not curve.token_ratios or curve.lists_speedup is None):
+        stored = load_curve(curve.model, directory)
+        curve = curve.model_copy(update={"token_ratios": curve.token_ratios or stored.token_ratios,
+                                         "lists_speedup": curve.lists_speedup or stored.lists_speedup})
     path.parent.mkdir(parents=True, exist_ok=True)
     body = curve.model_dump(mode="json")
     body["streams"] = {str(n): rate for n, rate in curve.streams.items()}

@@ -123,7 +123,8 @@ def predict_lists(prompt: str, shape: ListShape, curve: EngineCurve, *, max_toke
     serial_s = curve.request_overhead_s + prompt_tokens / curve.prefill + serial / curve.aggregate(1)
     listed_s = _simulate(prompt_tokens, shape, forks, curve, max_concurrency)
     resumed_s = curve.request_overhead_s + (prompt_tokens + answer) / curve.prefill + RESUMED_TOKENS / curve.aggregate(1)
-    pasta_s = listed_s + resumed_s
+    measured = curve.lists_ratio()
+    pasta_s = (listed_s + resumed_s) / measured.factor  # what the simulation misses, as measured
     wide = min(shape.items, max_concurrency)
     reason = (f"lists mode: {shape.items} items forked as their headers are written, forks of ~{max(forks)} tokens "
               f"beside a chain of {shape.items} header requests; {curve.aggregate(wide + 1):.0f} tok/s at "
@@ -131,6 +132,9 @@ def predict_lists(prompt: str, shape: ListShape, curve: EngineCurve, *, max_toke
               f"(cap {max_tokens})")
     if ratios.prompts:
         reason += f" (serial estimate scaled by the ratio measured on {ratios.prompts} prompts: x{ratios.serial:g})"
+    origin = "built in" if measured.built_in else "this curve's"
+    reason += (f"; simulated speedup x{measured.factor:g}, the measured / predicted median of {measured.prompts} "
+               f"prompts ({origin})")
     return Prediction(serial_s=round(serial_s, 3), parallel_s=round(pasta_s, 3), speedup=round(serial_s / pasta_s, 3),
                       bound=round(physical_bound(curve, wide), 3), branches=shape.items, serial_tokens=serial,
                       parallel_tokens=answer, curve=curve.model, token_ratios=ratios, reason=reason)

@@ -24,7 +24,15 @@ from orchestrator.curves import load_curve, write_curve
 from orchestrator.engines import add_engine_arguments, options_from_args
 from orchestrator.eval.judge import openai_completer
 from orchestrator.eval.report import write_report
-from orchestrator.eval.runner import EvalConfig, EvalInputError, calibration_samples, load, prepare, run_eval
+from orchestrator.eval.runner import (
+    EvalConfig,
+    EvalInputError,
+    calibration_samples,
+    lists_samples,
+    load,
+    prepare,
+    run_eval,
+)
 from orchestrator.evaluate import Part
 from orchestrator.progress import current_progress
 
@@ -80,10 +88,12 @@ def eval_run_command(args: argparse.Namespace) -> int:
 
 def _calibrate(curve: EngineCurve, model: str, rows: list) -> dict:
     """Fit the token ratios to this run, store them in the model's curve; what was stored, and where."""
-    fitted = calibrate(curve.model_copy(update={"model": model}), calibration_samples(rows))
+    fitted = calibrate(curve.model_copy(update={"model": model}), calibration_samples(rows), lists=lists_samples(rows))
     path = write_curve(fitted)
     current_progress().note(f"token ratios stored in {path}")
-    return {"path": str(path), "token_ratios": {c: r.model_dump() for c, r in fitted.token_ratios.items()}}
+    lists = fitted.lists_speedup.model_dump() if fitted.lists_speedup else None
+    return {"path": str(path), "token_ratios": {c: r.model_dump() for c, r in fitted.token_ratios.items()},
+            "lists_speedup": lists}
 
 
 def _judge(args: argparse.Namespace):

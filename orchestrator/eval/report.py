@@ -105,6 +105,9 @@ def markdown(summary: dict, rows: Sequence[EvalRow], *, command: str = "") -> st
         lines += [f"token ratios stored in {stored['path']}: " + "; ".join(
             f"{category or 'all'} serial x{r['serial']:g} branches x{r['parallel']:g} ({r['prompts']} prompts)"
             for category, r in stored["token_ratios"].items()) + ".", ""]
+        if lists := stored.get("lists_speedup"):
+            lines += [f"lists mode's measured / predicted speedup stored: x{lists['factor']:g} "
+                      f"({lists['prompts']} prompts).", ""]
     failed_checks = [r for r in rows if r.status == "ok" and r.adherence is False]
     if failed_checks:
         lines += ["## Structural checks failed", ""] + [f"- {r.id}: {r.adherence_failed}" for r in failed_checks] + [""]

@@ -204,6 +204,12 @@ def calibration_samples(rows: list[EvalRow]) -> list[tuple[str, int, int, int, i
             and r.auto_executed != "pasta"]  # lists mode's prediction is no graph's: it calibrates nothing here
 
 
+def lists_samples(rows: list[EvalRow]) -> list[tuple[float, float]]:
+    """(measured, predicted speedup) of every row auto ran as pasta lists mode: what lists mode calibrates on."""
+    return [(r.speedup, r.predicted_speedup) for r in rows
+            if r.status == "ok" and r.auto_executed == "pasta" and r.speedup and r.predicted_speedup]
+
+
 def _first_failure(result: RunResult) -> str:
     node = next((n for n in result.nodes if n.error), None)
     return f"{node.name}: {node.error}" if node else "run did not finish"

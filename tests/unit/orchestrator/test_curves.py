@@ -44,8 +44,12 @@ def test_a_damaged_file_is_one_line(tmp_path, text, message):
 
 
 def test_a_new_speed_measurement_keeps_the_stored_token_ratios(tmp_path):
+    from graphs.cost import SpeedupRatio
+
     ratios = {"": TokenRatios(serial=0.5, parallel=1.5, prompts=12)}
-    write_curve(EngineCurve(model="m", streams={1: 10.0}, token_ratios=ratios), tmp_path)
+    lists = SpeedupRatio(factor=0.6, prompts=5)
+    write_curve(EngineCurve(model="m", streams={1: 10.0}, token_ratios=ratios, lists_speedup=lists), tmp_path)
     write_curve(EngineCurve(model="m", streams={1: 12.0, 8: 60.0}), tmp_path)  # bench engine, no ratios
     stored = load_curve("m", tmp_path)
     assert stored.streams == {1: 12.0, 8: 60.0} and stored.token_ratios == ratios
+    assert stored.lists_speedup == lists

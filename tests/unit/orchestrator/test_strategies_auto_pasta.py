@@ -11,7 +11,7 @@ import asyncio
 from actors import ScriptedEngine
 from actors.engine import GenerateRequest
 from graphs.compiler import CompileOptions
-from graphs.cost import EngineCurve
+from graphs.cost import EngineCurve, SpeedupRatio
 from orchestrator.batch.worker import Job, run_rows
 from orchestrator.config import RuntimeConfig
 from orchestrator.eval.metrics import derive, summarize
@@ -25,8 +25,9 @@ from tests.unit.pasta.test_strategy_pasta import list_model as two_items
 
 LIST_PROMPT = "What are the most effective ways to deal with stress?"
 THREE = "What are three good habits for better sleep?"
-FLAT = EngineCurve(model="flat", streams={1: 10.0, 2: 10.0, 8: 10.0})
-STEEP = EngineCurve(model="steep", streams={1: 10.0, 2: 20.0, 8: 80.0})
+EXACT = SpeedupRatio(factor=1.0, prompts=3)  # a curve whose lists-mode simulation measured exact
+FLAT = EngineCurve(model="flat", streams={1: 10.0, 2: 10.0, 8: 10.0}, lists_speedup=EXACT)
+STEEP = EngineCurve(model="steep", streams={1: 10.0, 2: 20.0, 8: 80.0}, lists_speedup=EXACT)
 EIGHT = "Translate into French: cat, dog, bird, fish, house, tree, car, book"
 TWO_LONG = ("Write a detailed paragraph about each of these two topics:\n1. The history of the Roman Empire.\n"
             "2. The future of artificial intelligence.")
@@ -130,3 +131,10 @@ def test_serving_keeps_auto_to_graphs() -> None:
     request = parse_request(ChatRequest, {"model": "m", "messages": [{"role": "user", "content": LIST_PROMPT}]})
     chosen = service.prepare(request)
     assert (chosen.executed, chosen.decision) == (Strategy.SERIAL, "no safe parallel plan")
+
+
+def test_on_the_built_in_curve_auto_keeps_a_list_serial_as_measured() -> None:
+    """Measured: lists mode ran at 1.03x on the prompts its simulation put at 2.27x; the built-in ratio says so."""
+    chosen = plan(LIST_PROMPT, Strategy.AUTO)
+    assert chosen.executed is Strategy.SERIAL and chosen.prediction is not None
+    assert chosen.prediction.speedup < 1.2 and "built in" in chosen.decision

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from graphs.cost import DEFAULT_CURVE, EngineCurve, TokenRatios, physical_bound
+from graphs.cost import DEFAULT_CURVE, LISTS_MEASURED, EngineCurve, SpeedupRatio, TokenRatios, calibrate, physical_bound
 from graphs.pasta.latency import ListShape, predict_lists
 
 PROMPT = "What are the most effective ways to deal with stress?"
 # 10 tok/s for every stream up to 8 of them; requests and prefill cost (next to) nothing.
-LINEAR = EngineCurve(model="linear", streams={1: 10.0, 8: 80.0}, prefill_tok_s=1e9, request_overhead_s=0.0)
-FLAT = EngineCurve(model="flat", streams={1: 10.0, 8: 10.0})
+EXACT = SpeedupRatio(factor=1.0, prompts=3)  # the simulation alone: measured exact on this curve
+LINEAR = EngineCurve(model="linear", streams={1: 10.0, 8: 80.0}, prefill_tok_s=1e9, request_overhead_s=0.0,
+                     lists_speedup=EXACT)
+FLAT = EngineCurve(model="flat", streams={1: 10.0, 8: 10.0}, lists_speedup=EXACT)
 
 
 def test_two_items_by_hand() -> None:
@@ -27,7 +29,8 @@ def test_two_items_by_hand() -> None:
 
 
 def test_more_items_pay_more_up_to_the_concurrency_limit() -> None:
-    speedups = [predict_lists(PROMPT, ListShape(items=n), DEFAULT_CURVE, max_tokens=2048).speedup for n in (2, 3, 5, 8)]
+    simulated = DEFAULT_CURVE.model_copy(update={"lists_speedup": EXACT})
+    speedups = [predict_lists(PROMPT, ListShape(items=n), simulated, max_tokens=2048).speedup for n in (2, 3, 5, 8)]
     assert speedups == sorted(speedups) and speedups[0] > 1.0
     for n in (2, 4, 8, 16):
         capped = predict_lists(PROMPT, ListShape(items=n, item_tokens=60), LINEAR, max_tokens=4096, max_concurrency=4)
@@ -55,3 +58,17 @@ def test_lists_mode_never_writes_more_than_the_shared_budget() -> None:
     for cap in (64, 256, 512):
         p = predict_lists(PROMPT, ListShape(items=6, fork_cap=256), DEFAULT_CURVE, max_tokens=cap)
         assert p.parallel_tokens <= cap + 6  # each fork writes at least one token even when its share is gone
+
+
+def test_the_measured_ratio_scales_the_simulated_speedup_and_calibration_composes_it() -> None:
+    shape = ListShape(items=5, item_tokens=60, fork_cap=200)
+    exact = predict_lists("Give five tips for sleep.", shape, LINEAR, max_tokens=600)
+    halved = LINEAR.model_copy(update={"lists_speedup": SpeedupRatio(factor=0.5, prompts=4)})
+    scaled = predict_lists("Give five tips for sleep.", shape, halved, max_tokens=600)
+    assert scaled.serial_s == exact.serial_s and scaled.speedup == pytest.approx(exact.speedup * 0.5, rel=0.01)
+    assert "x0.5" in scaled.reason and "this curve's" in scaled.reason
+    assert DEFAULT_CURVE.lists_ratio() == LISTS_MEASURED and LISTS_MEASURED.built_in
+    # measured speedups at 0.8 of the (already scaled) predictions: the ratio becomes 0.5 * 0.8
+    fitted = calibrate(halved, [], lists=[(0.8 * p, p) for p in (1.5, 2.0, 2.5)])
+    assert fitted.lists_speedup == SpeedupRatio(factor=0.4, prompts=3)
+    assert calibrate(halved, [], lists=[(1.0, 2.0)] * 2).lists_speedup == halved.lists_speedup  # too few prompts
