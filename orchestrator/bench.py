@@ -194,6 +194,53 @@ class BaselineComparison(BaseModel):
     decode_bytes: int = Field(description="Weight bytes one decode step reads in the served dtype.")
     single_stream_limit_tok_s: float = Field(description="memory_bandwidth / decode_bytes: no stream decodes faster.")
     baseline_fraction_of_limit: float = Field(description="baseline single_tok_s / single_stream_limit_tok_s.")
+    passes: list[PassRatios] = Field(
+        default_factory=list, description="--passes N > 1: each pass's paired ratios (the figures above take each "
+        "side's best pass); empty for one pass.")
+
+
+class PassRatios(BaseModel):
+    """The ratios of one pass: plain vLLM, then forkjoin right after it (paired in time)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ratio_single: float = Field(description="forkjoin single_tok_s / baseline single_tok_s in this pass.")
+    ratio_aggregate_8: float | None = Field(description="Same at 8 streams.")
+    ttft_delta_ms: float = Field(description="forkjoin ttft_ms - baseline ttft_ms in this pass.")
+    serial_ratio: float = Field(description="forkjoin serial_s / baseline serial_s in this pass.")
+    baseline_single_tok_s: float = Field(description="Plain vLLM's single stream in this pass (the machine's pace).")
+
+
+def best_of(sides: list[BaselineResult] | list[EngineBench]) -> BaselineResult | EngineBench:
+    """One side's passes as one measurement: each figure's best pass (interference only slows a pass down)."""
+    curves = [side.curve if isinstance(side, BaselineResult) else side.curve() for side in sides]
+    serial = min(curves, key=lambda c: c.serial_s)
+    best = {
+        "engine_start_s": min(c.engine_start_s for c in curves),
+        "single_tok_s": max(c.single_tok_s for c in curves),
+        "ttft_ms": min(c.ttft_ms for c in curves),
+        "aggregate_tok_s": {n: max(c.aggregate_tok_s[n] for c in curves) for n in curves[0].aggregate_tok_s},
+        "serial_s": serial.serial_s,
+        "serial_tokens": serial.serial_tokens,
+    }
+    first = sides[0]
+    if isinstance(first, BaselineResult):
+        bandwidth = max(side.memory_bandwidth_gb_s for side in sides)
+        return first.model_copy(update={"curve": Curve(**best), "memory_bandwidth_gb_s": bandwidth})
+    best["prefill_tok_s"] = max(side.prefill_tok_s for side in sides)
+    best["dispatch_overhead_ms"] = min((side.dispatch_overhead_ms for side in sides), key=lambda p: p.p50)
+    return first.model_copy(update=best)
+
+
+def compare_passes(passes: list[tuple[BaselineResult, EngineBench]]) -> BaselineComparison:
+    """Several plain-then-forkjoin passes: figures from each side's best pass, and each pass's own ratios."""
+    if len(passes) == 1:
+        return compare_with_baseline(*passes[0])
+    paired = [compare_with_baseline(base, mine) for base, mine in passes]
+    merged = compare_with_baseline(best_of([b for b, _ in passes]), best_of([m for _, m in passes]))
+    return merged.model_copy(update={"passes": [
+        PassRatios(ratio_single=c.ratio_single, ratio_aggregate_8=c.ratio_aggregate_8, ttft_delta_ms=c.ttft_delta_ms,
+                   serial_ratio=c.serial_ratio, baseline_single_tok_s=c.baseline.single_tok_s) for c in paired]})
 
 
 def compare_with_baseline(baseline: BaselineResult, forkjoin: EngineBench) -> BaselineComparison:

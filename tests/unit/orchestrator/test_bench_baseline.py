@@ -66,3 +66,31 @@ def test_sweep_keeps_each_points_best_round_and_the_median_ttft() -> None:
     assert swept["ttft_ms"] == 2.0  # median of 6 single runs, 2 of them slow
     assert 0 < swept["aggregate_tok_s"]["1"] < 1000 and swept["aggregate_tok_s"]["4"] > swept["aggregate_tok_s"]["1"]
     assert set(swept["aggregate_tok_s"]) == {"1", "4"}
+
+
+def test_passes_take_each_sides_best_figures_and_keep_each_pairs_ratios() -> None:
+    from orchestrator.bench import best_of, compare_passes
+
+    slow_machine = (baseline(4.0, 20.0, 450.0, 15.0), forkjoin(3.8, 18.0, 460.0, 15.5))
+    fast_machine = (baseline(5.0, 24.0, 400.0, 13.0), forkjoin(5.0, 23.0, 410.0, 13.0))
+    report = compare_passes([slow_machine, fast_machine])
+    assert report.baseline.single_tok_s == 5.0 and report.forkjoin.aggregate_tok_s["8"] == 23.0
+    assert report.baseline.ttft_ms == 400.0 and report.forkjoin.serial_s == 13.0
+    assert (report.ratio_single, report.ratio_aggregate_8) == (1.0, round(23.0 / 24.0, 3))
+    assert [p.ratio_single for p in report.passes] == [0.95, 1.0]
+    assert [p.baseline_single_tok_s for p in report.passes] == [4.0, 5.0]
+    assert compare_passes([fast_machine]).passes == []  # one pass: its own figures, nothing paired to list
+    merged = best_of([slow_machine[1], fast_machine[1]])
+    assert isinstance(merged, EngineBench) and merged.single_tok_s == 5.0 and merged.replica == "bench-1"
+
+
+def test_passes_without_a_baseline_is_one_line_before_any_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from orchestrator.cli import UsageError, bench
+
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers())
+    args = parser.parse_args(["bench", "engine", "--scripted", "--passes", "2"])
+    with pytest.raises(UsageError, match="--passes .* needs --baseline"):
+        args.handler(args)
