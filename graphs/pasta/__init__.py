@@ -10,8 +10,10 @@ the error type), ``tree`` (parser), ``render``, ``prefix`` (section 2),
 ``lists`` (list structure, also while streaming), ``prompts`` (the prompted
 mode's system prompt), ``training`` (list heuristic, masks, filters),
 ``records`` (training records), ``budget`` (lists mode's shared token
-budget), ``latency`` (the latency filter on an engine curve) and ``split``
-(the train/test split of annotated prompts).
+budget), ``latency`` (the latency filter on an engine curve, and lists
+mode's predicted latency), ``list_answer`` (whether a prompt's answer is
+likely a list, and of how many items) and ``split`` (the train/test split
+of annotated prompts).
 """
 
 from graphs.pasta.lexer import PastaSyntaxError, Rule, TagKind, strip_tags
