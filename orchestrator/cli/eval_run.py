@@ -74,6 +74,7 @@ def eval_run_command(args: argparse.Namespace) -> int:
     runtime = RuntimeConfig(max_concurrency=args.max_concurrency, node_timeout_s=args.node_timeout)
     rows, summary = asyncio.run(run_eval(prepared, config, engine, runtime, embed=not args.no_fidelity,
                                          judge=judge, judge_on_pool=on_pool))
+    summary["strategy"] = config.strategy
     if args.calibrate:
         summary["calibration"] = _calibrate(curve, engine.model_name, rows)
     command = "forkjoin " + " ".join(shlex.quote(a) for a in sys.argv[1:])

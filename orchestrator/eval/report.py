@@ -87,6 +87,8 @@ def markdown(summary: dict, rows: Sequence[EvalRow], *, command: str = "") -> st
     keys = ("prompts", "median_speedup", "median_parallel_speedup", "median_normalized_speedup",
             "normalized_speedup_total", "structural_adherence", "semantic_fidelity", "median_bound_fraction")
     lines = ["# forkjoin eval run", ""]
+    if "strategy" in summary:
+        lines += [f"Strategy `{summary['strategy']}` measured against serial on the same replicas.", ""]
     if command:
         lines += ["```bash", command, "```", ""]
     lines += ["| category | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]

@@ -52,3 +52,9 @@ def test_an_empty_run_still_writes_a_report(tmp_path):
     report = write_report(summarize([]), [], tmp_path)
     assert pq.read_table(tmp_path / "results.parquet").num_rows == 0
     assert "| all | 0 |" in report.read_text()
+
+
+def test_markdown_names_the_strategy_measured():
+    data = rows()
+    assert "Strategy `pasta` measured against serial" in markdown({**summarize(data), "strategy": "pasta"}, data)
+    assert "Strategy `" not in markdown(summarize(data), data)
