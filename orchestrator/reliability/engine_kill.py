@@ -49,15 +49,24 @@ class EngineCoreMissing(RuntimeError):
     """The replica actor has no EngineCore child here (not a vLLM replica, or not on this machine)."""
 
 
-def engine_core_pid(actor_pid: int) -> int:
-    """The pid of the EngineCore process the replica actor ``actor_pid`` spawned."""
-    for child in _children(actor_pid):
-        try:
-            command = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue  # gone meanwhile
-        if ENGINE_CORE in command:
-            return child
+def engine_core_pid(actor_pid: int, *, wait_s: float = 15.0) -> int:
+    """The pid of the EngineCore process the replica actor ``actor_pid`` spawned.
+
+    Waits up to ``wait_s`` for it: an engine that is (re)starting has no
+    EngineCore yet, or one still named by multiprocessing's spawn command.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        for child in _children(actor_pid):
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue  # gone meanwhile
+            if ENGINE_CORE in command:
+                return child
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
     raise EngineCoreMissing(f"replica process {actor_pid} has no {ENGINE_CORE} child on this machine")
 
 

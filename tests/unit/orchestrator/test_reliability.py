@@ -70,7 +70,7 @@ def child() -> subprocess.Popen:
 def test_the_engine_core_is_found_among_the_actors_children(child: subprocess.Popen) -> None:
     assert engine_core_pid(os.getpid()) == child.pid
     with pytest.raises(EngineCoreMissing, match=rf"^replica process {child.pid} has no EngineCore child on this"):
-        engine_core_pid(child.pid)
+        engine_core_pid(child.pid, wait_s=0.5)
 
 
 def test_a_throttled_process_is_left_running(child: subprocess.Popen) -> None:
