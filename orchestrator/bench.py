@@ -25,11 +25,9 @@ tokens actually generated.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile

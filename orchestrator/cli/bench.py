@@ -18,11 +18,11 @@ import platform
 from datetime import datetime, timezone
 
 from actors import PoolConfig, ReplicaPool, ScriptedSpec, VllmSpec
+from actors.baseline import BaselineResult
 from actors.config import EngineConfig
 from actors.models import resolve_model
 from cluster import Accelerator, ClusterInfo, connect
 from graphs.cost import EngineCurve
-from actors.baseline import BaselineResult
 from orchestrator.bench import BaselineComparison, BenchConfig, EngineBench, bench_engine, best_of, compare_passes
 from orchestrator.bench import run_baseline
 from orchestrator.cli import UsageError
@@ -79,6 +79,8 @@ def bench_engine_command(args: argparse.Namespace) -> int:
     engine = _engine_config(args, config)
     if args.passes > 1 and not args.baseline:
         raise UsageError("--passes alternates plain vLLM and forkjoin: it needs --baseline")
+    if args.baseline:
+        resolve_model(engine.model)  # an unprepared model is one line, before any engine starts
     progress = current_progress()
     label = "a scripted replica" if args.scripted else f"a replica of {engine.model}"
     passes: list[tuple[BaselineResult, EngineBench]] = []
@@ -86,7 +88,6 @@ def bench_engine_command(args: argparse.Namespace) -> int:
         of = f" (pass {number} of {args.passes})" if args.passes > 1 else ""
         baseline = None
         if args.baseline:
-            resolve_model(engine.model)
             with progress.status(f"plain vLLM: starting {engine.model} and measuring (no Ray){of}"):
                 baseline = run_baseline(engine, config)
         with progress.status(f"forkjoin: starting Ray and {label}, then measuring{of}"):

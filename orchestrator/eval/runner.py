@@ -113,19 +113,18 @@ def prepare(rows: list[dict], config: EvalConfig, curve: EngineCurve, options: C
             prepared.append(Prepared(rid, category, prompt, serial, plan(prompt, Strategy.PASTA, options), None, None))
             continue
         auto = plan(prompt, Strategy.AUTO, options, **kwargs) if config.strategy == "auto" else None
+        executed = "" if auto is None else auto.executed.value
         if auto is not None and auto.executed is Strategy.PASTA:  # no graph: serial against what auto decodes
-            prepared.append(Prepared(rid, category, prompt, serial, auto, False, None, auto_executed="pasta"))
+            prepared.append(Prepared(rid, category, prompt, serial, auto, False, None, auto_executed=executed))
             continue
         try:
             parallel = auto if auto is not None and auto.executed is Strategy.PARALLEL else \
                 plan(prompt, Strategy.PARALLEL, options, **kwargs)
         except StrategyError as exc:
-            prepared.append(Prepared(rid, category, prompt, serial, None, None, None, str(exc),
-                                     auto_executed="" if auto is None else auto.executed.value))
+            prepared.append(Prepared(rid, category, prompt, serial, None, None, None, str(exc), auto_executed=executed))
             continue
         chose = None if auto is None else auto.executed is Strategy.PARALLEL
         expected = expectation(compile_prompt(prompt, options=options.model_copy(update={"force_parallel": True})))
-        executed = "" if auto is None else auto.executed.value
         prepared.append(Prepared(rid, category, prompt, serial, parallel, chose, expected, auto_executed=executed))
     return prepared
 

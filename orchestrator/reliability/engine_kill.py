@@ -127,7 +127,7 @@ async def kill_engine_core_mid_stream(config: ChaosConfig, engine: ReplicaInfo, 
         async with asyncio.TaskGroup() as group:
             batch = group.create_task(collect(runtime, graphs))
             await wait_streaming(watched, engine.name, config.kill_when_streaming, timeout_s=300)
-            core = engine_core_pid(engine.pid)
+            core = engine_core_pid(engine.pid, wait_s=0)  # streaming, so its EngineCore is up: never block the loop
             open_ids = await pool.handle(engine.name).open_requests.remote()
             os.kill(core, signal.SIGKILL)
             watched.faulted(engine.name, open_ids)
