@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actors.config import EngineConfig
 from actors.models import resolve_model
+from actors.proc_cpu import CpuWindow
 
 BANDWIDTH_BYTES = 1 << 30
 BANDWIDTH_REPEATS = 5
@@ -58,6 +59,9 @@ class Curve(BaseModel):
     aggregate_tok_s: dict[str, float] = Field(description="Concurrent streams -> total tokens per second.")
     serial_s: float = Field(description="Wall seconds of the serial prompt.")
     serial_tokens: int = Field(description="Tokens the serial prompt generated.")
+    cpu_share: dict[str, float] = Field(
+        default_factory=dict, description="During the 8-stream rounds: percent of one core each role used "
+        "(actors.proc_cpu: engine, driver, replica, ray, other); empty without 8 streams or /proc.")
 
 
 class BaselineResult(BaseModel):
@@ -116,26 +120,34 @@ Stream = Callable[[int], Awaitable[tuple[int, float, float]]]
 
 
 async def sweep(stream: Stream, *, singles: int, rounds: int, streams: tuple[int, ...]) -> dict:
-    """``single_tok_s``, ``ttft_ms`` and ``aggregate_tok_s`` over ``rounds`` rounds, the same on both sides.
+    """``single_tok_s``, ``ttft_ms``, ``aggregate_tok_s`` and ``cpu_share`` over ``rounds`` rounds, alike on both sides.
 
     Each round runs ``singles`` single streams, then every stream count once;
     rates keep the best round (interference only ever slows a run down), TTFT
     the median of all single runs. Rounds spread each point over the whole
-    measurement, so a slow moment costs one sample, not a point.
+    measurement, so a slow moment costs one sample, not a point. ``cpu_share``
+    is each role's CPU (this process and its descendants, :mod:`actors.proc_cpu`)
+    over all rounds of 8 streams (empty when 8 is not measured).
     """
     runs: list[tuple[int, float, float]] = []
     aggregate: dict[str, float] = {}
+    cpu, cpu_streams = CpuWindow(), 8
     for _ in range(rounds):
         runs += [await stream(i) for i in range(singles)]
         for n in streams:
+            if n == cpu_streams:
+                cpu.start()
             began = time.perf_counter()
             results = await asyncio.gather(*(stream(i) for i in range(n)))
             rate = sum(tokens for tokens, _, _ in results) / (time.perf_counter() - began)
+            if n == cpu_streams:
+                cpu.stop()
             aggregate[str(n)] = max(aggregate.get(str(n), 0.0), round(rate, 2))
     return {
         "single_tok_s": round(max(tokens / elapsed for tokens, _, elapsed in runs), 2),
         "ttft_ms": round(statistics.median(first for _, first, _ in runs) * 1000, 1),
         "aggregate_tok_s": aggregate,
+        "cpu_share": cpu.shares(),
     }
 
 

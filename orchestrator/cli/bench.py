@@ -158,6 +158,9 @@ def _report(report: EngineBench | BaselineComparison) -> str:
         f"bandwidth {report.memory_bandwidth_gb_s:.1f} GB/s; single-stream limit "
         f"{report.single_stream_limit_tok_s:.1f} tok/s (plain vLLM reaches {report.baseline_fraction_of_limit:.0%})"
     )
+    for side, curve in (("plain vLLM", base), ("forkjoin", fj)):
+        if curve.cpu_share:
+            rows.append(f"{side} CPU during the 8-stream rounds, % of one core: {_shares(curve.cpu_share)}")
     for number, paired in enumerate(report.passes, 1):
         eight = "n/a" if paired.ratio_aggregate_8 is None else f"{paired.ratio_aggregate_8:.3f}"
         rows.append(f"pass {number}: plain single {paired.baseline_single_tok_s:.2f} tok/s; ratios single "
@@ -174,4 +177,10 @@ def _table(result: EngineBench) -> str:
     lines += [f"{n:>3} streams {v:8.1f} tok/s aggregate" for n, v in result.aggregate_tok_s.items()]
     overhead = result.dispatch_overhead_ms
     lines.append(f"dispatch overhead through Ray: p50 {overhead.p50:.2f} ms, p99 {overhead.p99:.2f} ms")
+    if result.cpu_share:
+        lines.append(f"CPU during the 8-stream rounds, % of one core: {_shares(result.cpu_share)}")
     return "\n".join(lines)
+
+
+def _shares(shares: dict[str, float]) -> str:
+    return ", ".join(f"{role} {share:.1f}" for role, share in shares.items())

@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 
 from actors.pool import PoolConfig
+from actors.proc_cpu import children
 from actors.replica import ReplicaInfo, ScriptedSpec
 from orchestrator.reliability.chaos import ChaosConfig, ChaosReport, Fault, Watched, collect, leaked_requests
 from orchestrator.reliability.chaos import wait_streaming
@@ -57,7 +58,7 @@ def engine_core_pid(actor_pid: int, *, wait_s: float = 15.0) -> int:
     """
     deadline = time.monotonic() + wait_s
     while True:
-        for child in _children(actor_pid):
+        for child in children(actor_pid):
             try:
                 command = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
@@ -68,20 +69,6 @@ def engine_core_pid(actor_pid: int, *, wait_s: float = 15.0) -> int:
             break
         time.sleep(0.2)
     raise EngineCoreMissing(f"replica process {actor_pid} has no {ENGINE_CORE} child on this machine")
-
-
-def _children(pid: int) -> list[int]:
-    """Live processes whose parent is ``pid`` (``/proc/<pid>/task/*/children`` may miss some)."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:
-            continue  # gone meanwhile
-        fields = stat[stat.rfind(")") + 2:].split()
-        if fields and fields[0] not in ("Z", "X") and int(fields[1]) == pid:
-            children.append(int(entry.name))
-    return children
 
 
 async def start_standby(spec: ScriptedSpec, name: str):

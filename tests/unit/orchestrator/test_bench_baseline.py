@@ -94,3 +94,19 @@ def test_passes_without_a_baseline_is_one_line_before_any_engine(capsys: pytest.
     args = parser.parse_args(["bench", "engine", "--scripted", "--passes", "2"])
     with pytest.raises(UsageError, match="--passes .* needs --baseline"):
         args.handler(args)
+
+
+def test_passes_keep_the_cpu_of_the_pass_whose_eight_stream_rate_is_kept_and_the_report_prints_it() -> None:
+    from orchestrator.bench import compare_passes
+    from orchestrator.cli.bench import _report
+
+    slow = forkjoin(3.8, 18.0, 460.0, 15.5).model_copy(update={"cpu_share": {"engine": 150.0, "driver": 9.0}})
+    fast = forkjoin(5.0, 23.0, 410.0, 13.0).model_copy(update={"cpu_share": {"engine": 190.0, "driver": 2.0}})
+    plain = baseline(5.0, 24.0, 400.0, 13.0)
+    plain = plain.model_copy(update={"curve": plain.curve.model_copy(update={"cpu_share": {"engine": 197.0}})})
+    report = compare_passes([(plain, slow), (plain, fast)])
+    assert report.forkjoin.cpu_share == {"engine": 190.0, "driver": 2.0}
+    assert report.baseline.cpu_share == {"engine": 197.0}
+    printed = _report(report)
+    assert "forkjoin CPU during the 8-stream rounds, % of one core: engine 190.0, driver 2.0" in printed
+    assert "plain vLLM CPU during the 8-stream rounds, % of one core: engine 197.0" in printed

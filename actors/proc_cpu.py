@@ -1,0 +1,136 @@
+"""Where a benchmark's CPU goes: the processes this command started, by role, from ``/proc``.
+
+On a small CPU machine every percent of a core that something else takes is
+taken from the engine's OpenMP threads, so ``bench engine`` reports, for the
+rounds that set its headline ratio, how much of a core each role used on both
+sides: the engine (vLLM's EngineCore, which runs the model), the process that
+drives the measurement (plain vLLM: its front end too), the replica actor
+(forkjoin: vLLM's front end inside a Ray actor), Ray's own daemons and
+workers, and anything else.
+
+Only this process and its descendants on this machine are counted (an
+embedded Ray's raylet, GCS and workers descend from the driver; a joined
+cluster's do not). Linux only: elsewhere every figure is empty.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ENGINE = "engine"
+DRIVER = "driver"
+REPLICA = "replica"
+RAY = "ray"
+OTHER = "other"
+ROLES = (ENGINE, DRIVER, REPLICA, RAY, OTHER)
+
+
+def children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid`` (``/proc/<pid>/task/*/children`` may miss some)."""
+    return [child for child, parent, _ in _processes() if parent == pid]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, theirs, ...)."""
+    below: dict[int, list[int]] = {}
+    for child, parent, _ in _processes():
+        below.setdefault(parent, []).append(child)
+    found, frontier = [], [pid]
+    while frontier:
+        kids = below.get(frontier.pop(), [])
+        found += kids
+        frontier += kids
+    return found
+
+
+def role(pid: int, root: int) -> str:
+    """What process ``pid`` is in a benchmark rooted at ``root`` (see the module doc)."""
+    if pid == root:
+        return DRIVER
+    command = _command(pid)
+    if "EngineCore" in command:
+        return ENGINE
+    if command.startswith("ray::Replica"):
+        return REPLICA
+    if command.startswith("ray::") or "/ray/" in command:
+        return RAY
+    return OTHER
+
+
+def cpu_seconds(root: int | None = None) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of ``root`` (default: this process) and each descendant, with its role."""
+    root = os.getpid() if root is None else root
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    seconds = {}
+    for pid in [root, *descendants(root)]:
+        used = _cpu_ticks(pid)
+        if used is not None:
+            seconds[pid] = (role(pid, root), used / tick)
+    return seconds
+
+
+class CpuWindow:
+    """Per-role CPU use between :meth:`start` and :meth:`stop`, summed over every window, in % of one core."""
+
+    def __init__(self, root: int | None = None) -> None:
+        self._root = os.getpid() if root is None else root
+        self._used: dict[str, float] = {}
+        self._wall = 0.0
+        self._began: tuple[float, dict[int, tuple[str, float]]] | None = None
+
+    def start(self) -> None:
+        self._began = (time.perf_counter(), cpu_seconds(self._root))
+
+    def stop(self) -> None:
+        assert self._began is not None, "stop without start"
+        began, before = self._began
+        after = cpu_seconds(self._root)
+        self._wall += time.perf_counter() - began
+        for pid, (kind, used) in after.items():
+            self._used[kind] = self._used.get(kind, 0.0) + used - before.get(pid, (kind, 0.0))[1]
+        self._began = None
+
+    def shares(self) -> dict[str, float]:
+        """Role -> percent of one core over all windows (roles that used nothing are left out)."""
+        if self._wall <= 0:
+            return {}
+        return {kind: round(100 * self._used[kind] / self._wall, 1) for kind in ROLES if self._used.get(kind, 0) > 0}
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, state) of every live process; empty where there is no ``/proc``."""
+    found = []
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields and fields[0] not in ("Z", "X"):
+            found.append((int(entry.name), int(fields[1]), fields[0]))
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if not fields or len(fields) < 13 else int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
