@@ -14,11 +14,15 @@ What is measured (all after one warm-up request), identically on both sides
 - ``aggregate_tok_s[n]``: ``n`` concurrent streams with distinct prompts,
   the best round; all generated tokens / seconds from sending the first to
   the last chunk of the slowest stream.
+- ``cpu_share``: during the 8-stream rounds, the percent of one core each
+  role used (:mod:`actors.proc_cpu`: vLLM's EngineCore, the measuring
+  process, forkjoin's replica actor, Ray's daemons), which shows where a
+  gap between the two sides' rates goes.
 - forkjoin only: ``dispatch_overhead_ms``, ``samples`` sequential 1-token
   requests, each the round trip seen by the pool minus its time inside the
   replica actor (the cost of one call through Ray); ``serial_s``, the
   ``make run`` prompt as a one-node graph through :class:`Runtime`, against
-  the same request sent to plain vLLM.
+  the same request sent to plain vLLM (each side's fastest of ``singles`` runs).
 Engines may stop before ``max_tokens`` (end of sequence): rates count the
 tokens actually generated.
 """
@@ -84,7 +88,7 @@ class EngineBench(BaseModel):
     aggregate_tok_s: dict[str, float] = Field(description="Concurrent streams -> total tokens per second.")
     prefill_tok_s: float = Field(description="Prompt tokens per second of a long prompt (1 generated token).")
     dispatch_overhead_ms: Percentiles = Field(description="Per-call cost through Ray (see module doc).")
-    serial_s: float = Field(description="Wall seconds of the serial prompt through the runtime.")
+    serial_s: float = Field(description="Wall seconds of the serial prompt through the runtime (fastest of singles).")
     serial_tokens: int = Field(description="Tokens the serial prompt generated.")
     cpu_share: dict[str, float] = Field(
         default_factory=dict, description="Percent of one core per role during the 8-stream rounds (Curve.cpu_share).")
@@ -102,7 +106,7 @@ async def bench_engine(pool: ReplicaPool, config: BenchConfig, *, engine: str) -
     await _stream(pool, config, 0)  # warm-up: first-call paths, compile caches
     swept = await sweep(lambda i: _stream(pool, config, i),
                         singles=config.singles, rounds=config.rounds, streams=config.streams)
-    serial_s, serial_tokens = await _serial(pool, config)
+    serial_s, serial_tokens = min([await _serial(pool, config) for _ in range(config.singles)])  # best of singles
     return EngineBench(
         engine=engine,
         replica=replica.name,
@@ -210,6 +214,8 @@ class PassRatios(BaseModel):
     ttft_delta_ms: float = Field(description="forkjoin ttft_ms - baseline ttft_ms in this pass.")
     serial_ratio: float = Field(description="forkjoin serial_s / baseline serial_s in this pass.")
     baseline_single_tok_s: float = Field(description="Plain vLLM's single stream in this pass (the machine's pace).")
+    baseline_fraction_of_limit: float | None = Field(
+        None, description="Plain vLLM's single stream over the limit its own pass's bandwidth implies.")
 
 
 def best_of(sides: list[BaselineResult] | list[EngineBench]) -> BaselineResult | EngineBench:
@@ -243,7 +249,8 @@ def compare_passes(passes: list[tuple[BaselineResult, EngineBench]]) -> Baseline
     merged = compare_with_baseline(best_of([b for b, _ in passes]), best_of([m for _, m in passes]))
     return merged.model_copy(update={"passes": [
         PassRatios(ratio_single=c.ratio_single, ratio_aggregate_8=c.ratio_aggregate_8, ttft_delta_ms=c.ttft_delta_ms,
-                   serial_ratio=c.serial_ratio, baseline_single_tok_s=c.baseline.single_tok_s) for c in paired]})
+                   serial_ratio=c.serial_ratio, baseline_single_tok_s=c.baseline.single_tok_s,
+                   baseline_fraction_of_limit=c.baseline_fraction_of_limit) for c in paired]})
 
 
 def compare_with_baseline(baseline: BaselineResult, forkjoin: EngineBench) -> BaselineComparison:

@@ -165,7 +165,8 @@ def _report(report: EngineBench | BaselineComparison) -> str:
         eight = "n/a" if paired.ratio_aggregate_8 is None else f"{paired.ratio_aggregate_8:.3f}"
         rows.append(f"pass {number}: plain single {paired.baseline_single_tok_s:.2f} tok/s; ratios single "
                     f"{paired.ratio_single:.3f}, 8 streams {eight}, serial {paired.serial_ratio:.3f}; "
-                    f"first token {paired.ttft_delta_ms:+.1f} ms")
+                    f"first token {paired.ttft_delta_ms:+.1f} ms; plain at {paired.baseline_fraction_of_limit:.0%} "
+                    "of this pass's limit")
     return "\n".join(rows)
 
 

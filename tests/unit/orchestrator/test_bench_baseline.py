@@ -79,6 +79,7 @@ def test_passes_take_each_sides_best_figures_and_keep_each_pairs_ratios() -> Non
     assert (report.ratio_single, report.ratio_aggregate_8) == (1.0, round(23.0 / 24.0, 3))
     assert [p.ratio_single for p in report.passes] == [0.95, 1.0]
     assert [p.baseline_single_tok_s for p in report.passes] == [4.0, 5.0]
+    assert [p.baseline_fraction_of_limit for p in report.passes] == [0.4, 0.5]  # each over its own 10 tok/s limit
     assert compare_passes([fast_machine]).passes == []  # one pass: its own figures, nothing paired to list
     merged = best_of([slow_machine[1], fast_machine[1]])
     assert isinstance(merged, EngineBench) and merged.single_tok_s == 5.0 and merged.replica == "bench-1"
@@ -110,3 +111,4 @@ def test_passes_keep_the_cpu_of_the_pass_whose_eight_stream_rate_is_kept_and_the
     printed = _report(report)
     assert "forkjoin CPU during the 8-stream rounds, % of one core: engine 190.0, driver 2.0" in printed
     assert "plain vLLM CPU during the 8-stream rounds, % of one core: engine 197.0" in printed
+    assert "pass 2: plain single 5.00 tok/s" in printed and "plain at 50% of this pass's limit" in printed
