@@ -64,6 +64,15 @@ class Curve(BaseModel):
         "(actors.proc_cpu: engine, driver, replica, ray, other); empty without 8 streams or /proc.")
 
 
+class RoundLimit(BaseModel):
+    """One round's single stream beside the bandwidth read just before it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bandwidth_gb_s: float = Field(description="Read bandwidth just before the round's single streams, GB/s.")
+    single_tok_s: float = Field(description="The round's best single stream, tokens/s.")
+
+
 class BaselineResult(BaseModel):
     """What the child writes: plain vLLM's curve and the machine's memory bandwidth."""
 
@@ -73,6 +82,8 @@ class BaselineResult(BaseModel):
     memory_bandwidth_gb_s: float = Field(description="Best read bandwidth over all allowed cores, GB/s.")
     weight_bytes: int = Field(description="Bytes of weights one decode step reads, in the served dtype.")
     dtype: str = Field(description="The dtype the engine served.")
+    rounds: list[RoundLimit] = Field(
+        default_factory=list, description="Each round's single stream paired with the bandwidth read before it.")
 
 
 def stream_prompt(prompt: str, index: int) -> str:
@@ -80,23 +91,37 @@ def stream_prompt(prompt: str, index: int) -> str:
     return f"{prompt} (stream {index})"
 
 
+class BandwidthProbe:
+    """Read bandwidth on demand with every allowed core: the best of a few sums over one 1 GiB float32 buffer."""
+
+    def __init__(self) -> None:
+        import torch
+
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        self._data = torch.ones(BANDWIDTH_BYTES // 4, dtype=torch.float32)
+        self._data.sum()  # touch every page once
+
+    def __call__(self) -> float:
+        best = float("inf")
+        for _ in range(BANDWIDTH_REPEATS):
+            began = time.perf_counter()
+            self._data.sum()
+            best = min(best, time.perf_counter() - began)
+        return BANDWIDTH_BYTES / best / 1e9
+
+
 def memory_bandwidth_gb_s() -> float:
-    """Read bandwidth with every allowed core: the best of a few sums over 1 GiB of float32."""
-    import torch
-
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    data = torch.ones(BANDWIDTH_BYTES // 4, dtype=torch.float32)
-    data.sum()  # touch every page once
-    best = float("inf")
-    for _ in range(BANDWIDTH_REPEATS):
-        began = time.perf_counter()
-        data.sum()
-        best = min(best, time.perf_counter() - began)
-    return BANDWIDTH_BYTES / best / 1e9
+    """Read bandwidth with every allowed core, measured once (:class:`BandwidthProbe`)."""
+    return BandwidthProbe()()
 
 
-async def measure(config: BaselineConfig) -> Curve:
-    """Start plain vLLM with forkjoin's settings, then time what ``orchestrator.bench`` times."""
+async def measure(config: BaselineConfig, probe: BandwidthProbe | None = None) -> tuple[Curve, list[RoundLimit]]:
+    """Start plain vLLM with forkjoin's settings, then time what ``orchestrator.bench`` times.
+
+    With ``probe``, the bandwidth is also read just before each round's single
+    streams, which are paired with it (:class:`RoundLimit`): this VM's
+    bandwidth moves by half within minutes.
+    """
     from actors.vllm_engine import apply_env, build_engine_args
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -107,20 +132,28 @@ async def measure(config: BaselineConfig) -> Curve:
     try:
         await _stream(llm, config, stream_prompt(config.prompt, 0))  # warm-up, as forkjoin's bench does
         start_s = time.perf_counter() - began
+        bandwidths: list[float] = []
+        singles: list[float] = []
         swept = await sweep(lambda i: _stream(llm, config, stream_prompt(config.prompt, i)),
-                            singles=config.singles, rounds=config.rounds, streams=config.streams)
+                            singles=config.singles, rounds=config.rounds, streams=config.streams,
+                            before_round=(lambda: bandwidths.append(probe())) if probe else None,
+                            after_singles=singles.append)
         serials = [await _stream(llm, config, config.serial_prompt) for _ in range(config.singles)]
         serial_tokens, _, serial_s = min(serials, key=lambda run: run[2])  # best of singles, as forkjoin's side
     finally:
         llm.shutdown()
-    return Curve(engine_start_s=round(start_s, 2), **swept, serial_s=round(serial_s, 3), serial_tokens=serial_tokens)
+    curve = Curve(engine_start_s=round(start_s, 2), **swept, serial_s=round(serial_s, 3), serial_tokens=serial_tokens)
+    return curve, [RoundLimit(bandwidth_gb_s=round(bw, 2), single_tok_s=round(rate, 2))
+                   for bw, rate in zip(bandwidths, singles, strict=True)]
 
 
 Stream = Callable[[int], Awaitable[tuple[int, float, float]]]
 """Send stream ``i``'s request: (tokens, seconds to first output, seconds to the end)."""
 
 
-async def sweep(stream: Stream, *, singles: int, rounds: int, streams: tuple[int, ...]) -> dict:
+async def sweep(stream: Stream, *, singles: int, rounds: int, streams: tuple[int, ...],
+                before_round: Callable[[], object] | None = None,
+                after_singles: Callable[[float], object] | None = None) -> dict:
     """``single_tok_s``, ``ttft_ms``, ``aggregate_tok_s`` and ``cpu_share`` over ``rounds`` rounds, alike on both sides.
 
     Each round runs ``singles`` single streams, then every stream count once;
@@ -128,13 +161,20 @@ async def sweep(stream: Stream, *, singles: int, rounds: int, streams: tuple[int
     the median of all single runs. Rounds spread each point over the whole
     measurement, so a slow moment costs one sample, not a point. ``cpu_share``
     is each role's CPU (this process and its descendants, :mod:`actors.proc_cpu`)
-    over all rounds of 8 streams (empty when 8 is not measured).
+    over all rounds of 8 streams (empty when 8 is not measured). ``before_round``
+    runs at the start of each round, ``after_singles`` gets the round's best
+    single-stream rate.
     """
     runs: list[tuple[int, float, float]] = []
     aggregate: dict[str, float] = {}
     cpu, cpu_streams = CpuWindow(), 8
     for _ in range(rounds):
-        runs += [await stream(i) for i in range(singles)]
+        if before_round is not None:
+            before_round()
+        round_runs = [await stream(i) for i in range(singles)]
+        if after_singles is not None:
+            after_singles(max(tokens / elapsed for tokens, _, elapsed in round_runs))
+        runs += round_runs
         for n in streams:
             if n == cpu_streams:
                 cpu.start()
@@ -179,11 +219,13 @@ def main(argv: list[str]) -> int:
     from actors.vllm_engine import served_dtype, weight_bytes
 
     config = BaselineConfig.model_validate_json(argv[0])
-    bandwidth = memory_bandwidth_gb_s()
-    curve = asyncio.run(measure(config))
+    probe = BandwidthProbe()
+    bandwidth = probe()
+    curve, rounds = asyncio.run(measure(config, probe))
     result = BaselineResult(
         curve=curve,
-        memory_bandwidth_gb_s=round(bandwidth, 2),
+        rounds=rounds,
+        memory_bandwidth_gb_s=round(max([bandwidth, *(r.bandwidth_gb_s for r in rounds)]), 2),
         weight_bytes=weight_bytes(
             resolve_model(config.engine.model).path, served_dtype(config.engine, is_cpu=True), per_decode_step=True
         ),

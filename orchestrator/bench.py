@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,6 +200,9 @@ class BaselineComparison(BaseModel):
     decode_bytes: int = Field(description="Weight bytes one decode step reads in the served dtype.")
     single_stream_limit_tok_s: float = Field(description="memory_bandwidth / decode_bytes: no stream decodes faster.")
     baseline_fraction_of_limit: float = Field(description="baseline single_tok_s / single_stream_limit_tok_s.")
+    baseline_fraction_of_round_limit: float | None = Field(
+        None, description="Median over plain vLLM's rounds of its best single stream over the limit implied by the "
+        "bandwidth read just before that round (None when no round was paired).")
     passes: list[PassRatios] = Field(
         default_factory=list, description="--passes N > 1: each pass's paired ratios (the figures above take each "
         "side's best pass); empty for one pass.")
@@ -216,6 +220,8 @@ class PassRatios(BaseModel):
     baseline_single_tok_s: float = Field(description="Plain vLLM's single stream in this pass (the machine's pace).")
     baseline_fraction_of_limit: float | None = Field(
         None, description="Plain vLLM's single stream over the limit its own pass's bandwidth implies.")
+    baseline_fraction_of_round_limit: float | None = Field(
+        None, description="This pass's baseline_fraction_of_round_limit (rounds paired with their bandwidth).")
 
 
 def best_of(sides: list[BaselineResult] | list[EngineBench]) -> BaselineResult | EngineBench:
@@ -235,7 +241,8 @@ def best_of(sides: list[BaselineResult] | list[EngineBench]) -> BaselineResult |
     first = sides[0]
     if isinstance(first, BaselineResult):
         bandwidth = max(side.memory_bandwidth_gb_s for side in sides)
-        return first.model_copy(update={"curve": Curve(**best), "memory_bandwidth_gb_s": bandwidth})
+        rounds = [paired for side in sides for paired in side.rounds]
+        return first.model_copy(update={"curve": Curve(**best), "memory_bandwidth_gb_s": bandwidth, "rounds": rounds})
     best["prefill_tok_s"] = max(side.prefill_tok_s for side in sides)
     best["dispatch_overhead_ms"] = min((side.dispatch_overhead_ms for side in sides), key=lambda p: p.p50)
     return first.model_copy(update=best)
@@ -250,7 +257,8 @@ def compare_passes(passes: list[tuple[BaselineResult, EngineBench]]) -> Baseline
     return merged.model_copy(update={"passes": [
         PassRatios(ratio_single=c.ratio_single, ratio_aggregate_8=c.ratio_aggregate_8, ttft_delta_ms=c.ttft_delta_ms,
                    serial_ratio=c.serial_ratio, baseline_single_tok_s=c.baseline.single_tok_s,
-                   baseline_fraction_of_limit=c.baseline_fraction_of_limit) for c in paired]})
+                   baseline_fraction_of_limit=c.baseline_fraction_of_limit,
+                   baseline_fraction_of_round_limit=c.baseline_fraction_of_round_limit) for c in paired]})
 
 
 def compare_with_baseline(baseline: BaselineResult, forkjoin: EngineBench) -> BaselineComparison:
@@ -271,7 +279,16 @@ def compare_with_baseline(baseline: BaselineResult, forkjoin: EngineBench) -> Ba
         decode_bytes=baseline.weight_bytes,
         single_stream_limit_tok_s=round(limit, 2),
         baseline_fraction_of_limit=round(base.single_tok_s / limit, 3),
+        baseline_fraction_of_round_limit=round_fraction(baseline),
     )
+
+
+def round_fraction(baseline: BaselineResult) -> float | None:
+    """Median of each round's single stream over the limit its own bandwidth reading implies."""
+    if not baseline.rounds:
+        return None
+    fractions = [r.single_tok_s / (r.bandwidth_gb_s * 1e9 / baseline.weight_bytes) for r in baseline.rounds]
+    return round(statistics.median(fractions), 3)
 
 
 def run_baseline(engine: EngineConfig, config: BenchConfig, *, timeout_s: float = 1800.0) -> BaselineResult:

@@ -158,6 +158,9 @@ def _report(report: EngineBench | BaselineComparison) -> str:
         f"bandwidth {report.memory_bandwidth_gb_s:.1f} GB/s; single-stream limit "
         f"{report.single_stream_limit_tok_s:.1f} tok/s (plain vLLM reaches {report.baseline_fraction_of_limit:.0%})"
     )
+    if report.baseline_fraction_of_round_limit is not None:
+        rows.append(f"each round's single stream against the bandwidth read just before it: plain vLLM at "
+                    f"{report.baseline_fraction_of_round_limit:.0%} of that limit (median of rounds)")
     for side, curve in (("plain vLLM", base), ("forkjoin", fj)):
         if curve.cpu_share:
             rows.append(f"{side} CPU during the 8-stream rounds, % of one core: {_shares(curve.cpu_share)}")

@@ -112,3 +112,49 @@ def test_passes_keep_the_cpu_of_the_pass_whose_eight_stream_rate_is_kept_and_the
     assert "forkjoin CPU during the 8-stream rounds, % of one core: engine 190.0, driver 2.0" in printed
     assert "plain vLLM CPU during the 8-stream rounds, % of one core: engine 197.0" in printed
     assert "pass 2: plain single 5.00 tok/s" in printed and "plain at 50% of this pass's limit" in printed
+
+
+def test_sweep_pairs_each_rounds_best_single_with_what_ran_before_it() -> None:
+    import asyncio
+
+    from actors.baseline import sweep
+
+    events: list[str] = []
+
+    async def stream(index: int) -> tuple[int, float, float]:
+        events.append(f"stream{index}")
+        return 10, 0.001, 0.01 if index == 0 else 0.02  # each round's best single: 10 tokens in 0.01 s
+
+    bests: list[float] = []
+    asyncio.run(sweep(stream, singles=2, rounds=2, streams=(1,), before_round=lambda: events.append("probe"),
+                      after_singles=bests.append))
+    # each round: the probe, its two singles, then the 1-stream point
+    assert events == ["probe", "stream0", "stream1", "stream0"] * 2
+    assert bests == [1000.0, 1000.0]
+
+
+def test_round_fraction_is_the_median_of_each_rounds_own_limit_and_passes_merge_their_rounds() -> None:
+    from actors.baseline import RoundLimit
+    from orchestrator.bench import best_of, round_fraction
+
+    plain = baseline(5.0, 24.0, 400.0, 13.0)  # 2 GB per decode step
+    assert round_fraction(plain) is None
+    assert compare_with_baseline(plain, forkjoin(5, 24, 400, 13)).baseline_fraction_of_round_limit is None
+    fast_then_slow = [RoundLimit(bandwidth_gb_s=20.0, single_tok_s=5.0), RoundLimit(bandwidth_gb_s=10.0, single_tok_s=4.0),
+                      RoundLimit(bandwidth_gb_s=40.0, single_tok_s=5.0)]
+    paired = plain.model_copy(update={"rounds": fast_then_slow})
+    assert round_fraction(paired) == 0.5  # limits 10, 5, 20 tok/s: fractions 0.5, 0.8, 0.25
+    assert compare_with_baseline(paired, forkjoin(5, 24, 400, 13)).baseline_fraction_of_round_limit == 0.5
+    merged = best_of([paired, plain.model_copy(update={"rounds": fast_then_slow[:1]})])
+    assert len(merged.rounds) == 4
+
+
+def test_the_bandwidth_probe_reads_its_buffer_at_a_positive_finite_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    import math
+
+    from actors import baseline as module
+
+    monkeypatch.setattr(module, "BANDWIDTH_BYTES", 1 << 22)  # 4 MiB: the unit suite stays light
+    probe = module.BandwidthProbe()
+    readings = [probe(), probe()]
+    assert all(0 < gb_s and math.isfinite(gb_s) for gb_s in readings)
