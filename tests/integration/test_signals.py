@@ -95,11 +95,31 @@ def has_process(run: Run, fragment: str) -> bool:
     return any(fragment in p.name for p in run.processes())
 
 
+def engine_core_started(run: Run) -> bool:
+    """Whether the run's session holds vLLM's EngineCore, from ``/proc/<pid>/stat`` alone.
+
+    Reading another process's ``cmdline`` takes that process's memory-map
+    lock, so a poll can wait while a process maps memory (loading weights);
+    on a fresh clone such a poll once never saw EngineCore during its ~10 s
+    life. ``stat`` gives the session and the name vLLM sets
+    (``VLLM::EngineCore``, cut to 15 characters) without that lock.
+    """
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 3 and int(fields[3]) == run.process.pid and name.startswith("VLLM::EngineCor"):
+            return True
+    return False
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_a_real_run_ended_while_its_engine_starts_leaves_nothing(engine_ready: str, signum: int) -> None:
     run = Run([str(FORKJOIN), "-q", "run", "--model", engine_ready, "Name three colors."])
     # With one rank the model loads inside EngineCore (EngineConfig.one_process): no VLLM::Worker process.
-    run.wait_until(lambda: has_process(run, "VLLM::EngineCore"), ENGINE_START_S, "vLLM EngineCore loading the model")
+    run.wait_until(lambda: engine_core_started(run), ENGINE_START_S, "vLLM EngineCore loading the model")
     names = {p.name.split()[0] for p in run.processes()}
     assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent", "VLLM::EngineCore"} <= names
     os.kill(run.process.pid, signum)
