@@ -110,11 +110,6 @@ class BandwidthProbe:
         return BANDWIDTH_BYTES / best / 1e9
 
 
-def memory_bandwidth_gb_s() -> float:
-    """Read bandwidth with every allowed core, measured once (:class:`BandwidthProbe`)."""
-    return BandwidthProbe()()
-
-
 async def measure(config: BaselineConfig, probe: BandwidthProbe | None = None) -> tuple[Curve, list[RoundLimit]]:
     """Start plain vLLM with forkjoin's settings, then time what ``orchestrator.bench`` times.
 
@@ -137,7 +132,7 @@ async def measure(config: BaselineConfig, probe: BandwidthProbe | None = None) -
         swept = await sweep(lambda i: _stream(llm, config, stream_prompt(config.prompt, i)),
                             singles=config.singles, rounds=config.rounds, streams=config.streams,
                             before_round=(lambda: bandwidths.append(probe())) if probe else None,
-                            after_singles=singles.append)
+                            after_singles=singles.append if probe else None)
         serials = [await _stream(llm, config, config.serial_prompt) for _ in range(config.singles)]
         serial_tokens, _, serial_s = min(serials, key=lambda run: run[2])  # best of singles, as forkjoin's side
     finally:

@@ -29,14 +29,14 @@ ROLES = (ENGINE, DRIVER, REPLICA, RAY, OTHER)
 
 def children(pid: int) -> list[int]:
     """Live processes whose parent is ``pid`` (``/proc/<pid>/task/*/children`` may miss some)."""
-    return [child for child, parent, _ in _processes() if parent == pid]
+    return [child for child, fields in _scan().items() if int(fields[1]) == pid]
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (children, theirs, ...)."""
+def descendants(pid: int, scan: dict[int, list[str]] | None = None) -> list[int]:
+    """Every live process below ``pid`` (children, theirs, ...), from ``scan`` or a fresh one."""
     below: dict[int, list[int]] = {}
-    for child, parent, _ in _processes():
-        below.setdefault(parent, []).append(child)
+    for child, fields in (_scan() if scan is None else scan).items():
+        below.setdefault(int(fields[1]), []).append(child)
     found, frontier = [], [pid]
     while frontier:
         kids = below.get(frontier.pop(), [])
@@ -63,11 +63,12 @@ def cpu_seconds(root: int | None = None) -> dict[int, tuple[str, float]]:
     """CPU seconds (user + system) so far of ``root`` (default: this process) and each descendant, with its role."""
     root = os.getpid() if root is None else root
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    scan = _scan()
     seconds = {}
-    for pid in [root, *descendants(root)]:
-        used = _cpu_ticks(pid)
-        if used is not None:
-            seconds[pid] = (role(pid, root), used / tick)
+    for pid in [root, *descendants(root, scan)]:
+        fields = scan.get(pid)
+        if fields is not None and len(fields) >= 13:
+            seconds[pid] = (role(pid, root), (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
     return seconds
 
 
@@ -99,9 +100,10 @@ class CpuWindow:
         return {kind: round(100 * self._used[kind] / self._wall, 1) for kind in ROLES if self._used.get(kind, 0) > 0}
 
 
-def _processes() -> list[tuple[int, int, str]]:
-    """(pid, parent pid, state) of every live process; empty where there is no ``/proc``."""
-    found = []
+def _scan() -> dict[int, list[str]]:
+    """pid -> the fields of ``/proc/<pid>/stat`` after the command name (state, parent, ...) of every live
+    process, zombies left out; empty where there is no ``/proc``."""
+    found = {}
     try:
         entries = list(Path("/proc").iterdir())
     except OSError:
@@ -109,24 +111,14 @@ def _processes() -> list[tuple[int, int, str]]:
     for entry in entries:
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rfind(")") + 2:].split()
         if fields and fields[0] not in ("Z", "X"):
-            found.append((int(entry.name), int(fields[1]), fields[0]))
+            found[int(entry.name)] = fields
     return found
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2:].split()
-
-
-def _cpu_ticks(pid: int) -> int | None:
-    fields = _stat_fields(pid)
-    return None if not fields or len(fields) < 13 else int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def _command(pid: int) -> str:
