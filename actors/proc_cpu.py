@@ -6,7 +6,9 @@ rounds that set its headline ratio, how much of a core each role used on both
 sides: the engine (vLLM's EngineCore, which runs the model), the process that
 drives the measurement (plain vLLM: its front end too), the replica actor
 (forkjoin: vLLM's front end inside a Ray actor), Ray's own daemons and
-workers, and anything else.
+workers, and anything else. When two systems share the machine and take
+turns (``bench engine --baseline``), the one not measured is charged as
+``idle``: what it costs while it waits.
 
 Only this process and its descendants on this machine are counted (an
 embedded Ray's raylet, GCS and workers descend from the driver; a joined
@@ -24,7 +26,8 @@ DRIVER = "driver"
 REPLICA = "replica"
 RAY = "ray"
 OTHER = "other"
-ROLES = (ENGINE, DRIVER, REPLICA, RAY, OTHER)
+IDLE = "idle"
+ROLES = (ENGINE, DRIVER, REPLICA, RAY, OTHER, IDLE)
 
 
 def children(pid: int) -> list[int]:
@@ -59,35 +62,46 @@ def role(pid: int, root: int) -> str:
     return OTHER
 
 
-def cpu_seconds(root: int | None = None) -> dict[int, tuple[str, float]]:
-    """CPU seconds (user + system) so far of ``root`` (default: this process) and each descendant, with its role."""
+def cpu_seconds(root: int | None = None, *, measured: int | None = None,
+                idle: int | None = None) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of ``root`` (default: this process) and each descendant, with its role.
+
+    ``measured`` (default ``root``) is the process whose tree is measured; it
+    counts as the driver. Processes outside that tree, or inside ``idle``'s,
+    count as ``idle``.
+    """
     root = os.getpid() if root is None else root
+    measured = root if measured is None else measured
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     scan = _scan()
+    inside = {measured, *descendants(measured, scan)}
+    waiting = set() if idle is None else {idle, *descendants(idle, scan)}
     seconds = {}
     for pid in [root, *descendants(root, scan)]:
         fields = scan.get(pid)
         if fields is not None and len(fields) >= 13:
-            seconds[pid] = (role(pid, root), (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+            kind = IDLE if pid in waiting or pid not in inside else role(pid, measured)
+            seconds[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
     return seconds
 
 
 class CpuWindow:
     """Per-role CPU use between :meth:`start` and :meth:`stop`, summed over every window, in % of one core."""
 
-    def __init__(self, root: int | None = None) -> None:
+    def __init__(self, root: int | None = None, *, measured: int | None = None, idle: int | None = None) -> None:
         self._root = os.getpid() if root is None else root
+        self._sides = {"measured": measured, "idle": idle}  # see cpu_seconds
         self._used: dict[str, float] = {}
         self._wall = 0.0
         self._began: tuple[float, dict[int, tuple[str, float]]] | None = None
 
     def start(self) -> None:
-        self._began = (time.perf_counter(), cpu_seconds(self._root))
+        self._began = (time.perf_counter(), cpu_seconds(self._root, **self._sides))
 
     def stop(self) -> None:
         assert self._began is not None, "stop without start"
         began, before = self._began
-        after = cpu_seconds(self._root)
+        after = cpu_seconds(self._root, **self._sides)
         self._wall += time.perf_counter() - began
         for pid, (kind, used) in after.items():
             self._used[kind] = self._used.get(kind, 0.0) + used - before.get(pid, (kind, 0.0))[1]

@@ -2,22 +2,25 @@
 
 Everything on forkjoin's side goes through the path the runtime uses: a
 one-replica :class:`~actors.pool.ReplicaPool`, Ray streaming generators,
-chunk by chunk. The baseline (:mod:`actors.baseline`) is vLLM's own
-``AsyncLLM`` in a child process with the same engine settings, measured the
-same way, before forkjoin's replica starts; the two never share the machine.
+chunk by chunk. The baseline (:mod:`orchestrator.baseline`) is vLLM's own
+``AsyncLLM`` in a child process with the same engine settings; both engines
+are up at once and :func:`sweep` sends every point to each in turn, so that a
+change in the machine's pace falls on both alike.
 
-What is measured (all after one warm-up request), identically on both sides
-(:func:`actors.baseline.sweep`), in ``rounds`` rounds of the whole sweep:
+What is measured (all after one warm-up request), identically on every side,
+in ``rounds`` rounds of the whole sweep:
 - ``single_tok_s``: one stream, best of ``singles`` runs per round;
   generated tokens / seconds from sending the request to its last chunk
   (prefill included); ``ttft_ms``: the median time to its first chunk.
 - ``aggregate_tok_s[n]``: ``n`` concurrent streams with distinct prompts,
-  the best round; all generated tokens / seconds from sending the first to
-  the last chunk of the slowest stream.
+  the best round; all generated tokens / seconds from sending them to the
+  last chunk of the slowest stream.
+- ``round_single_tok_s``, ``round_aggregate_8_tok_s``: each round's own
+  figures, which pair the two sides round by round.
 - ``cpu_share``: during the 8-stream rounds, the percent of one core each
   role used (:mod:`actors.proc_cpu`: vLLM's EngineCore, the measuring
-  process, forkjoin's replica actor, Ray's daemons), which shows where a
-  gap between the two sides' rates goes.
+  process, forkjoin's replica actor, Ray's daemons, the other side idle),
+  which shows where a gap between the two sides' rates goes.
 - forkjoin only: ``dispatch_overhead_ms``, ``samples`` sequential 1-token
   requests, each the round trip seen by the pool minus its time inside the
   replica actor (the cost of one call through Ray); ``serial_s``, the
@@ -29,27 +32,24 @@ tokens actually generated.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
+import asyncio
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors import GenerateRequest, ReplicaPool
-from actors.baseline import BaselineConfig, BaselineResult, Curve, stream_prompt, sweep
-from actors.config import EngineConfig
+from actors.baseline import Run, stream_prompt
+from actors.proc_cpu import CpuWindow
 from graphs.errors import ForkjoinError
 from graphs.params import SamplingParams
 
 PROMPT = "Count from 1 to 1000, separating the numbers with single spaces. Start now: 1 2 3"
 SERIAL_PROMPT = "Give three short tips for staying focused while studying."
+CPU_STREAMS = 8
 
 
 class BenchConfig(BaseModel):
@@ -75,6 +75,29 @@ class Percentiles(BaseModel):
     p99: float = Field(description="99th percentile (nearest rank).")
 
 
+class Curve(BaseModel):
+    """One engine's figures as a ``bench engine --baseline`` side reports them (plain vLLM, forkjoin)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine_start_s: float = Field(description="Seconds the engine took to start (plain vLLM: to its first answer).")
+    single_tok_s: float = Field(description="One stream: generated tokens per second (prefill included).")
+    ttft_ms: float = Field(description="One stream: median milliseconds from sending to the first chunk.")
+    aggregate_tok_s: dict[str, float] = Field(description="Concurrent streams -> total tokens per second.")
+    serial_s: float = Field(description="Wall seconds of the serial prompt (the fastest of ``singles`` runs).")
+    serial_tokens: int = Field(description="Tokens the serial prompt generated.")
+    cpu_share: dict[str, float] = Field(
+        default_factory=dict, description="During the 8-stream rounds: percent of one core each role used "
+        "(actors.proc_cpu: engine, driver, replica, ray, other, idle); empty without 8 streams or /proc.")
+    round_single_tok_s: list[float] = Field(
+        default_factory=list, description="Each round's best single stream, tokens/s, in order.")
+    round_aggregate_8_tok_s: list[float] = Field(
+        default_factory=list, description="Each round's 8-stream aggregate, tokens/s, in order (empty without 8).")
+
+
+CURVE_FIELDS = tuple(Curve.model_fields)
+
+
 class EngineBench(BaseModel):
     """The figures ``forkjoin bench engine --json`` prints for forkjoin's replica."""
 
@@ -93,31 +116,142 @@ class EngineBench(BaseModel):
     serial_tokens: int = Field(description="Tokens the serial prompt generated.")
     cpu_share: dict[str, float] = Field(
         default_factory=dict, description="Percent of one core per role during the 8-stream rounds (Curve.cpu_share).")
+    round_single_tok_s: list[float] = Field(default_factory=list, description="Curve.round_single_tok_s.")
+    round_aggregate_8_tok_s: list[float] = Field(default_factory=list, description="Curve.round_aggregate_8_tok_s.")
 
     def curve(self) -> Curve:
         """The figures the baseline comparison uses."""
-        fields = ("engine_start_s", "single_tok_s", "ttft_ms", "aggregate_tok_s", "serial_s", "serial_tokens",
-                  "cpu_share")
-        return Curve(**{f: getattr(self, f) for f in fields})
+        return Curve(**{f: getattr(self, f) for f in CURVE_FIELDS})
+
+
+class Side(Protocol):
+    """One engine the sweep measures: it sends the bench's streams and knows which processes are its own."""
+
+    async def run(self, indices: Sequence[int]) -> list[Run]:
+        """Streams ``indices`` at once (prompts from :func:`~actors.baseline.stream_prompt`)."""
+
+    async def serial(self) -> tuple[float, int]:
+        """The serial prompt once: (wall seconds, tokens)."""
+
+    def cpu_window(self) -> CpuWindow:
+        """A window that charges this side's processes by role and the other side's as idle."""
+
+
+class ForkjoinSide:
+    """forkjoin's one-replica pool as a :class:`Side`; ``idle`` is the pid of a plain vLLM child waiting meanwhile."""
+
+    def __init__(self, pool: ReplicaPool, config: BenchConfig, *, idle: int | None = None) -> None:
+        self.pool, self.config, self.idle = pool, config, idle
+
+    async def run(self, indices: Sequence[int]) -> list[Run]:
+        return list(await asyncio.gather(*(_stream(self.pool, self.config, i) for i in indices)))
+
+    async def serial(self) -> tuple[float, int]:
+        return await _serial(self.pool, self.config)
+
+    def cpu_window(self) -> CpuWindow:
+        return CpuWindow(idle=self.idle)
+
+
+@dataclass
+class Tally:
+    """What the sweep saw of one side."""
+
+    window: CpuWindow
+    singles: list[Run] = field(default_factory=list)
+    aggregate: dict[str, float] = field(default_factory=dict)
+    round_single: list[float] = field(default_factory=list)
+    round_eight: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "single_tok_s": round(max(rate(run) for run in self.singles), 2),
+            "ttft_ms": round(statistics.median(first for _, first, _ in self.singles) * 1000, 1),
+            "aggregate_tok_s": self.aggregate,
+            "cpu_share": self.window.shares(),
+            "round_single_tok_s": self.round_single,
+            "round_aggregate_8_tok_s": self.round_eight,
+        }
+
+
+def rate(run: Run) -> float:
+    """Tokens per second of one run."""
+    tokens, _, elapsed = run
+    return tokens / elapsed
+
+
+async def sweep(sides: Sequence[Side], *, singles: int, rounds: int, streams: tuple[int, ...],
+                before_round: Callable[[], Awaitable[object]] | None = None) -> list[dict]:
+    """Each side's :class:`Curve` figures but the start and serial ones, over ``rounds`` rounds, in ``sides`` order.
+
+    Each round runs ``singles`` single streams, then every stream count once.
+    Every point runs on each side in turn, the order reversed each round (A B,
+    then B A), so a slow moment falls on both. Rates keep the best round
+    (interference only ever slows a run down), TTFT the median of all single
+    runs; each round's own single and 8-stream figures are kept too.
+    ``cpu_share`` covers the 8-stream points only. ``before_round`` is awaited
+    at the start of each round.
+    """
+    tallies = [Tally(side.cpu_window()) for side in sides]
+    for number in range(rounds):
+        turn = list(zip(sides, tallies, strict=True))[:: -1 if number % 2 else 1]
+        if before_round is not None:
+            await before_round()
+        for index in range(singles):
+            for side, tally in turn:
+                tally.singles += await side.run([index])
+        for tally in tallies:
+            tally.round_single.append(round(max(rate(run) for run in tally.singles[-singles:]), 2))
+        for n in streams:
+            for side, tally in turn:
+                await _point(side, tally, n)
+    return [tally.summary() for tally in tallies]
+
+
+async def _point(side: Side, tally: Tally, n: int) -> None:
+    """``n`` streams at once on ``side``: all tokens over the slowest stream's time."""
+    if n == CPU_STREAMS:
+        tally.window.start()
+    runs = await side.run(range(n))
+    if n == CPU_STREAMS:
+        tally.window.stop()
+    aggregate = round(sum(tokens for tokens, _, _ in runs) / max(elapsed for _, _, elapsed in runs), 2)
+    tally.aggregate[str(n)] = max(tally.aggregate.get(str(n), 0.0), aggregate)
+    if n == CPU_STREAMS:
+        tally.round_eight.append(aggregate)
+
+
+async def best_serials(sides: Sequence[Side], times: int) -> list[tuple[float, int]]:
+    """Each side's fastest of ``times`` serial runs (wall seconds, tokens), the sides taking turns."""
+    runs: list[list[tuple[float, int]]] = [[] for _ in sides]
+    for number in range(times):
+        for position in range(len(sides))[:: -1 if number % 2 else 1]:
+            runs[position].append(await sides[position].serial())
+    return [min(side_runs) for side_runs in runs]
 
 
 async def bench_engine(pool: ReplicaPool, config: BenchConfig, *, engine: str) -> EngineBench:
-    """Measure the pool's single replica as the module doc says."""
-    replica = pool.replicas[0]
-    await _stream(pool, config, 0)  # warm-up: first-call paths, compile caches
-    swept = await sweep(lambda i: _stream(pool, config, i),
-                        singles=config.singles, rounds=config.rounds, streams=config.streams)
-    serial_s, serial_tokens = min([await _serial(pool, config) for _ in range(config.singles)])  # best of singles
+    """Measure the pool's single replica alone, as the module doc says."""
+    mine = ForkjoinSide(pool, config)
+    await mine.run([0])  # warm-up: first-call paths, compile caches
+    (swept,) = await sweep([mine], singles=config.singles, rounds=config.rounds, streams=config.streams)
+    (serial,) = await best_serials([mine], config.singles)
+    return await engine_bench(pool, config, engine=engine, swept=swept, serial=serial)
+
+
+async def engine_bench(pool: ReplicaPool, config: BenchConfig, *, engine: str, swept: dict,
+                       serial: tuple[float, int]) -> EngineBench:
+    """The sweep's figures with the forkjoin-only ones (prefill, Ray's per-call cost) measured now."""
     return EngineBench(
         engine=engine,
-        replica=replica.name,
-        engine_start_s=round(replica.start_s, 3),
+        replica=pool.replicas[0].name,
+        engine_start_s=round(pool.replicas[0].start_s, 3),
         max_tokens=config.max_tokens,
         **swept,
         prefill_tok_s=round(await _prefill(pool), 1),
         dispatch_overhead_ms=await _dispatch_overhead(pool, config.samples),
-        serial_s=round(serial_s, 3),
-        serial_tokens=serial_tokens,
+        serial_s=round(serial[0], 3),
+        serial_tokens=serial[1],
     )
 
 
@@ -127,7 +261,7 @@ def stream_request(config: BenchConfig, index: int) -> GenerateRequest:
     return GenerateRequest(request_id=_rid(), prompt=stream_prompt(config.prompt, index), params=params)
 
 
-async def _stream(pool: ReplicaPool, config: BenchConfig, index: int) -> tuple[int, float, float]:
+async def _stream(pool: ReplicaPool, config: BenchConfig, index: int) -> Run:
     """(tokens, seconds to the first chunk, seconds to the last) of stream ``index``."""
     began = time.perf_counter()
     first, tokens = None, 0
@@ -183,151 +317,5 @@ def _rid() -> str:
     return f"bench-{uuid.uuid4().hex[:10]}"
 
 
-class BaselineComparison(BaseModel):
-    """``bench engine --baseline``: plain vLLM and forkjoin's replica, one after the other."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    model: str = Field(description="The model both served.")
-    dtype: str = Field(description="The dtype both served.")
-    baseline: Curve = Field(description="Plain vLLM (AsyncLLM in one process, no Ray).")
-    forkjoin: EngineBench = Field(description="forkjoin's one-replica pool through Ray.")
-    ratio_single: float = Field(description="forkjoin single_tok_s / baseline single_tok_s.")
-    ratio_aggregate_8: float | None = Field(description="Same at 8 streams (None when 8 was not measured).")
-    ttft_delta_ms: float = Field(description="forkjoin ttft_ms - baseline ttft_ms.")
-    serial_ratio: float = Field(description="forkjoin serial_s / baseline serial_s (the run --compare serial path).")
-    memory_bandwidth_gb_s: float = Field(description="Measured read bandwidth of the machine.")
-    decode_bytes: int = Field(description="Weight bytes one decode step reads in the served dtype.")
-    single_stream_limit_tok_s: float = Field(description="memory_bandwidth / decode_bytes: no stream decodes faster.")
-    baseline_fraction_of_limit: float = Field(description="baseline single_tok_s / single_stream_limit_tok_s.")
-    baseline_fraction_of_round_limit: float | None = Field(
-        None, description="Median over plain vLLM's rounds of its best single stream over the limit implied by the "
-        "bandwidth read just before that round (None when no round was paired).")
-    passes: list[PassRatios] = Field(
-        default_factory=list, description="--passes N > 1: each pass's paired ratios (the figures above take each "
-        "side's best pass); empty for one pass.")
-
-
-class PassRatios(BaseModel):
-    """The ratios of one pass: plain vLLM, then forkjoin right after it (paired in time)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    ratio_single: float = Field(description="forkjoin single_tok_s / baseline single_tok_s in this pass.")
-    ratio_aggregate_8: float | None = Field(description="Same at 8 streams.")
-    ttft_delta_ms: float = Field(description="forkjoin ttft_ms - baseline ttft_ms in this pass.")
-    serial_ratio: float = Field(description="forkjoin serial_s / baseline serial_s in this pass.")
-    baseline_single_tok_s: float = Field(description="Plain vLLM's single stream in this pass (the machine's pace).")
-    baseline_fraction_of_limit: float | None = Field(
-        None, description="Plain vLLM's single stream over the limit its own pass's bandwidth implies.")
-    baseline_fraction_of_round_limit: float | None = Field(
-        None, description="This pass's baseline_fraction_of_round_limit (rounds paired with their bandwidth).")
-
-
-def best_of(sides: list[BaselineResult] | list[EngineBench]) -> BaselineResult | EngineBench:
-    """One side's passes as one measurement: each figure's best pass (interference only slows a pass down)."""
-    curves = [side.curve if isinstance(side, BaselineResult) else side.curve() for side in sides]
-    serial = min(curves, key=lambda c: c.serial_s)
-    busiest = max(curves, key=lambda c: c.aggregate_tok_s.get("8", 0.0))
-    best = {
-        "engine_start_s": min(c.engine_start_s for c in curves),
-        "single_tok_s": max(c.single_tok_s for c in curves),
-        "ttft_ms": min(c.ttft_ms for c in curves),
-        "aggregate_tok_s": {n: max(c.aggregate_tok_s[n] for c in curves) for n in curves[0].aggregate_tok_s},
-        "serial_s": serial.serial_s,
-        "serial_tokens": serial.serial_tokens,
-        "cpu_share": busiest.cpu_share,  # the CPU of the pass whose 8-stream rate is kept
-    }
-    first = sides[0]
-    if isinstance(first, BaselineResult):
-        bandwidth = max(side.memory_bandwidth_gb_s for side in sides)
-        rounds = [paired for side in sides for paired in side.rounds]
-        return first.model_copy(update={"curve": Curve(**best), "memory_bandwidth_gb_s": bandwidth, "rounds": rounds})
-    best["prefill_tok_s"] = max(side.prefill_tok_s for side in sides)
-    best["dispatch_overhead_ms"] = min((side.dispatch_overhead_ms for side in sides), key=lambda p: p.p50)
-    return first.model_copy(update=best)
-
-
-def compare_passes(passes: list[tuple[BaselineResult, EngineBench]]) -> BaselineComparison:
-    """Several plain-then-forkjoin passes: figures from each side's best pass, and each pass's own ratios."""
-    if len(passes) == 1:
-        return compare_with_baseline(*passes[0])
-    paired = [compare_with_baseline(base, mine) for base, mine in passes]
-    merged = compare_with_baseline(best_of([b for b, _ in passes]), best_of([m for _, m in passes]))
-    return merged.model_copy(update={"passes": [
-        PassRatios(ratio_single=c.ratio_single, ratio_aggregate_8=c.ratio_aggregate_8, ttft_delta_ms=c.ttft_delta_ms,
-                   serial_ratio=c.serial_ratio, baseline_single_tok_s=c.baseline.single_tok_s,
-                   baseline_fraction_of_limit=c.baseline_fraction_of_limit,
-                   baseline_fraction_of_round_limit=c.baseline_fraction_of_round_limit) for c in paired]})
-
-
-def compare_with_baseline(baseline: BaselineResult, forkjoin: EngineBench) -> BaselineComparison:
-    """Ratios of forkjoin's figures to plain vLLM's, and the machine's single-stream limit."""
-    base = baseline.curve
-    limit = baseline.memory_bandwidth_gb_s * 1e9 / baseline.weight_bytes
-    eight = "8" in base.aggregate_tok_s and "8" in forkjoin.aggregate_tok_s
-    return BaselineComparison(
-        model=forkjoin.engine,
-        dtype=baseline.dtype,
-        baseline=base,
-        forkjoin=forkjoin,
-        ratio_single=round(forkjoin.single_tok_s / base.single_tok_s, 3),
-        ratio_aggregate_8=round(forkjoin.aggregate_tok_s["8"] / base.aggregate_tok_s["8"], 3) if eight else None,
-        ttft_delta_ms=round(forkjoin.ttft_ms - base.ttft_ms, 1),
-        serial_ratio=round(forkjoin.serial_s / base.serial_s, 3),
-        memory_bandwidth_gb_s=baseline.memory_bandwidth_gb_s,
-        decode_bytes=baseline.weight_bytes,
-        single_stream_limit_tok_s=round(limit, 2),
-        baseline_fraction_of_limit=round(base.single_tok_s / limit, 3),
-        baseline_fraction_of_round_limit=round_fraction(baseline),
-    )
-
-
-def round_fraction(baseline: BaselineResult) -> float | None:
-    """Median of each round's single stream over the limit its own bandwidth reading implies."""
-    if not baseline.rounds:
-        return None
-    fractions = [r.single_tok_s / (r.bandwidth_gb_s * 1e9 / baseline.weight_bytes) for r in baseline.rounds]
-    return round(statistics.median(fractions), 3)
-
-
-def run_baseline(engine: EngineConfig, config: BenchConfig, *, timeout_s: float = 1800.0) -> BaselineResult:
-    """Measure plain vLLM in a child process (its own session, killed with its group on any exit)."""
-    child = BaselineConfig(
-        engine=engine, streams=config.streams, max_tokens=config.max_tokens, singles=config.singles,
-        rounds=config.rounds,
-        prompt=config.prompt, serial_prompt=config.serial_prompt,
-    )
-    with tempfile.TemporaryDirectory(prefix="fj-baseline-") as tmp:
-        out, log = Path(tmp) / "result.json", Path(tmp) / "vllm.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "actors.baseline", child.model_dump_json(), str(out)],
-                stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-            try:
-                code = process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired as exc:
-                raise BenchError(f"plain vLLM baseline did not finish within {timeout_s:g} s") from exc
-            finally:
-                _kill_group(process)
-        if code != 0 or not out.exists():
-            raise BenchError(f"plain vLLM baseline failed (exit {code}): {_last_line(log)}")
-        return BaselineResult.model_validate_json(out.read_text())
-
-
 class BenchError(ForkjoinError):
     """A benchmark could not run (its engine failed to start or died). Caused by the setup."""
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """End the child's whole process group (vLLM's EngineCore and worker included)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _last_line(log: Path) -> str:
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line]
-    return (errors or lines or ["no output"])[-1][:300]

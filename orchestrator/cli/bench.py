@@ -3,8 +3,9 @@
 Starts (or joins) Ray, starts ONE vLLM replica of the model, measures it with
 :func:`orchestrator.bench.bench_engine`, stores the curve for the cost model
 (:mod:`orchestrator.curves`) and prints a table or, with ``--json``, one JSON
-object. ``--baseline`` first measures plain vLLM in a child process (same
-model and settings, no Ray) and prints both curves with their ratios. A
+object. ``--baseline`` also starts plain vLLM in a child process (same
+model and settings, no Ray) before forkjoin's replica, measures the two in
+turn (:mod:`orchestrator.baseline`) and prints both curves with their ratios. A
 hidden ``--scripted`` swaps in a scripted replica (no model) to develop and
 test the command itself.
 """
@@ -13,18 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 from datetime import datetime, timezone
 
 from actors import PoolConfig, ReplicaPool, ScriptedSpec, VllmSpec
-from actors.baseline import BaselineResult
 from actors.config import EngineConfig
 from actors.models import resolve_model
 from cluster import Accelerator, ClusterInfo, connect
 from graphs.cost import EngineCurve
-from orchestrator.bench import BaselineComparison, BenchConfig, EngineBench, bench_engine, best_of, compare_passes
-from orchestrator.bench import run_baseline
+from orchestrator.baseline import BaselineComparison, BaselineResult, PlainVllm, best_of, compare_passes, measure_pass
+from orchestrator.bench import BenchConfig, EngineBench, bench_engine
 from orchestrator.cli import UsageError
 from orchestrator.cli.args import int_list, int_range, kv_cache_gib
 from orchestrator.curves import write_curve
@@ -56,12 +57,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--max-model-len", type=int_range(128, 131072), default=2048, help="context length (default 2048)")
     engine.add_argument(
         "--baseline", action="store_true",
-        help="first measure plain vLLM (same model and settings, no Ray) and print both curves and their ratios",
+        help="also start plain vLLM (same model and settings, no Ray), measure both in turn, point by point, "
+        "and print both curves and their ratios",
     )
     engine.add_argument(
         "--passes", type=int_range(1, 10), default=1,
-        help="with --baseline: alternate plain vLLM and forkjoin this many times (each figure's best pass, "
-        "and each pass's paired ratios)",
+        help="with --baseline: start both engines this many times (each figure's best pass, and each pass's "
+        "ratios)",
     )
     engine.add_argument("--json", action="store_true", help="print one JSON object")
     engine.add_argument("--scripted", action="store_true", help=argparse.SUPPRESS)
@@ -78,7 +80,7 @@ def bench_engine_command(args: argparse.Namespace) -> int:
         raise UsageError("--baseline measures vLLM: it cannot be combined with --scripted")
     engine = _engine_config(args, config)
     if args.passes > 1 and not args.baseline:
-        raise UsageError("--passes alternates plain vLLM and forkjoin: it needs --baseline")
+        raise UsageError("--passes repeats the plain vLLM and forkjoin pair: it needs --baseline")
     if args.baseline:
         resolve_model(engine.model)  # an unprepared model is one line, before any engine starts
     progress = current_progress()
@@ -86,15 +88,12 @@ def bench_engine_command(args: argparse.Namespace) -> int:
     passes: list[tuple[BaselineResult, EngineBench]] = []
     for number in range(1, args.passes + 1):
         of = f" (pass {number} of {args.passes})" if args.passes > 1 else ""
-        baseline = None
         if args.baseline:
-            with progress.status(f"plain vLLM: starting {engine.model} and measuring (no Ray){of}"):
-                baseline = run_baseline(engine, config)
-        with progress.status(f"forkjoin: starting Ray and {label}, then measuring{of}"):
-            with connect(args.address) as info:
-                result = asyncio.run(_measure(args, config, info, engine))
-        if baseline is not None:
-            passes.append((baseline, result))
+            passes.append(asyncio.run(_measure_both(args, config, engine, of)))
+        else:
+            with progress.status(f"forkjoin: starting Ray and {label}, then measuring{of}"):
+                with connect(args.address) as info:
+                    result = asyncio.run(_measure(args, config, info, engine))
     if passes:
         result = best_of([mine for _, mine in passes])
     if not args.scripted:
@@ -111,6 +110,21 @@ async def _measure(args: argparse.Namespace, config: BenchConfig, info: ClusterI
     async with await ReplicaPool.start(pool_config) as pool:
         label = "scripted" if args.scripted else engine.model
         return await bench_engine(pool, config, engine=label)
+
+
+async def _measure_both(args: argparse.Namespace, config: BenchConfig, engine: EngineConfig,
+                        of: str) -> tuple[BaselineResult, EngineBench]:
+    """Plain vLLM up first (alone), then Ray and forkjoin's replica; then both measured in turn."""
+    progress = current_progress()
+    async with contextlib.AsyncExitStack() as stack:
+        with progress.status(f"plain vLLM: starting {engine.model} (no Ray){of}"):
+            plain = await stack.enter_async_context(PlainVllm.started(engine, config))
+        with progress.status(f"forkjoin: starting Ray and a replica of {engine.model}{of}"):
+            info = stack.enter_context(connect(args.address))
+            pool_config = PoolConfig(spec=_spec(args, info, engine), replicas=1, name="bench")
+            pool = await stack.enter_async_context(await ReplicaPool.start(pool_config))
+        with progress.status(f"measuring plain vLLM and forkjoin in turn, point by point{of}"):
+            return await measure_pass(pool, plain, config, engine=engine.model)
 
 
 def _engine_config(args: argparse.Namespace, config: BenchConfig) -> EngineConfig:
@@ -153,6 +167,9 @@ def _report(report: EngineBench | BaselineComparison) -> str:
         ratio = f"{mine / rate:8.3f}" if mine else ""
         rows.append(f"{f'{n} streams (tok/s)':22}{rate:12.2f}{mine or float('nan'):12.2f}{ratio}")
     rows.append(f"{'serial prompt (s)':22}{base.serial_s:12.2f}{fj.serial_s:12.2f}{report.serial_ratio:8.3f}")
+    if report.round_ratio_single is not None:
+        rows.append(f"round by round (both measured in turn), median ratio: single {report.round_ratio_single:.3f}"
+                    f"{_eight(report.round_ratio_aggregate_8)}")
     rows.append(
         f"{report.model} in {report.dtype}: one decode step reads {report.decode_bytes / 1e9:.2f} GB; memory "
         f"bandwidth {report.memory_bandwidth_gb_s:.1f} GB/s; single-stream limit "
@@ -165,12 +182,17 @@ def _report(report: EngineBench | BaselineComparison) -> str:
         if curve.cpu_share:
             rows.append(f"{side} CPU during the 8-stream rounds, % of one core: {_shares(curve.cpu_share)}")
     for number, paired in enumerate(report.passes, 1):
-        eight = "n/a" if paired.ratio_aggregate_8 is None else f"{paired.ratio_aggregate_8:.3f}"
+        rounds = "" if paired.round_ratio_single is None else (
+            f"; round by round: single {paired.round_ratio_single:.3f}{_eight(paired.round_ratio_aggregate_8)}")
         rows.append(f"pass {number}: plain single {paired.baseline_single_tok_s:.2f} tok/s; ratios single "
-                    f"{paired.ratio_single:.3f}, 8 streams {eight}, serial {paired.serial_ratio:.3f}; "
-                    f"first token {paired.ttft_delta_ms:+.1f} ms; plain at {paired.baseline_fraction_of_limit:.0%} "
-                    "of this pass's limit")
+                    f"{paired.ratio_single:.3f}{_eight(paired.ratio_aggregate_8)}, serial {paired.serial_ratio:.3f}"
+                    f"{rounds}; first token {paired.ttft_delta_ms:+.1f} ms; plain at "
+                    f"{paired.baseline_fraction_of_limit:.0%} of this pass's limit")
     return "\n".join(rows)
+
+
+def _eight(ratio: float | None) -> str:
+    return "" if ratio is None else f", 8 streams {ratio:.3f}"
 
 
 def _table(result: EngineBench) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -79,16 +78,19 @@ def test_a_window_charges_a_busy_child_to_its_role_and_leaves_out_an_idle_one() 
             process.wait()
 
 
-def test_sweep_reports_the_cpu_of_its_eight_stream_rounds_only() -> None:
-    from actors.baseline import sweep
-
-    async def stream(index: int) -> tuple[int, float, float]:
-        end = time.perf_counter() + 0.02
-        while time.perf_counter() < end:  # the driver itself busy: its share is what the window sees
-            pass
-        return 10, 0.001, 0.02
-
-    with_eight = asyncio.run(sweep(stream, singles=1, rounds=2, streams=(1, 8)))
-    assert with_eight["cpu_share"][proc_cpu.DRIVER] > 50
-    without = asyncio.run(sweep(stream, singles=1, rounds=1, streams=(1, 4)))
-    assert without["cpu_share"] == {}
+def test_a_window_charges_the_side_it_measures_by_role_and_the_other_side_as_idle() -> None:
+    measured, waiting = (subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=3)]) for _ in range(2))
+    try:
+        theirs, ours = CpuWindow(measured=measured.pid), CpuWindow(idle=measured.pid)
+        theirs.start(), ours.start()
+        time.sleep(1.0)
+        theirs.stop(), ours.stop()
+        # measuring the child's tree: the child is that side's driver, everything else here waits
+        assert theirs.shares()[proc_cpu.DRIVER] > 30 and theirs.shares()[proc_cpu.IDLE] > 30
+        # measuring this process's side: the child's tree waits, the other busy child is just a process
+        assert ours.shares()[proc_cpu.IDLE] > 30 and ours.shares()[proc_cpu.OTHER] > 30
+        assert ours.shares().get(proc_cpu.DRIVER, 0.0) < 10
+    finally:
+        for process in (measured, waiting):
+            process.kill()
+            process.wait()
