@@ -121,29 +121,38 @@ class PlainVllm:
         return await self._reply(COMMAND_TIMEOUT_S, f"did not answer {command['op']!r}")
 
     async def _reply(self, timeout_s: float, doing: str) -> dict[str, Any]:
-        """The child's next line, or why there is none: its exit, or ``timeout_s`` of silence."""
-        assert self._process.stdout is not None
-        reading = asyncio.ensure_future(self._process.stdout.readline())
-        exiting = asyncio.ensure_future(self._watched.exited.wait())
-        try:
-            await asyncio.wait({reading, exiting}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-            if not reading.done() and exiting.done():
-                await asyncio.wait({reading}, timeout=EXIT_GRACE_S)  # a last line it wrote before exiting
-        finally:
-            exiting.cancel()
-            reading.cancel()
-        line = reading.result() if reading.done() and not reading.cancelled() else b""
-        if not line and not exiting.done():
+        """The child's next reply; a :class:`BenchError` saying why there is none."""
+        line = await self._next_line(timeout_s)
+        if line is None:
             raise BenchError(f"plain vLLM baseline {doing} within {timeout_s:g} s")
         if not line:
             raise BenchError(f"plain vLLM baseline failed (exit {self._process.returncode}): {self._last_log_line()}")
         try:
             reply = json.loads(line)
         except ValueError:
-            reply = {"error": line.decode(errors="replace").strip()}  # Python failed before the protocol began
+            reply = line.decode(errors="replace").strip()  # Python failed before the protocol began
         if not isinstance(reply, dict) or "error" in reply:
-            raise BenchError(f"plain vLLM baseline failed: {str(reply.get('error', reply))[:MESSAGE_CHARS]}")
+            error = reply.get("error") if isinstance(reply, dict) else reply
+            raise BenchError(f"plain vLLM baseline failed: {str(error)[:MESSAGE_CHARS]}")
         return reply
+
+    async def _next_line(self, timeout_s: float) -> bytes | None:
+        """The child's next line; ``b""`` once it exited without one; None after ``timeout_s`` of silence."""
+        assert self._process.stdout is not None
+        reading = asyncio.ensure_future(self._process.stdout.readline())
+        exiting = asyncio.ensure_future(self._watched.exited.wait())
+        try:
+            await asyncio.wait({reading, exiting}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            if exiting.done() and not reading.done():
+                await asyncio.wait({reading}, timeout=EXIT_GRACE_S)  # a last line it wrote before exiting
+            if reading.done() and not reading.result():
+                await asyncio.wait({exiting}, timeout=STOP_TIMEOUT_S)  # its stdout ended: its exit follows
+        finally:
+            exiting.cancel()
+            reading.cancel()
+        if reading.done() and not reading.cancelled() and reading.result():
+            return reading.result()
+        return b"" if exiting.done() and not exiting.cancelled() else None
 
     def _last_log_line(self) -> str:
         try:

@@ -26,6 +26,9 @@ if mode == "dies":
     sys.exit(3)
 if mode == "hangs":
     time.sleep(60)
+if mode == "garbage":
+    print("ModuleNotFoundError: No module named 'vllm'", flush=True)
+    sys.exit(1)
 assert json.loads(config)["max_tokens"] == 8
 print(json.dumps({"ready": True, "engine_start_s": 1.5, "dtype": "bfloat16", "weight_bytes": 100}), flush=True)
 for line in sys.stdin:
@@ -115,3 +118,14 @@ def test_a_child_that_never_answers_is_stopped_after_its_bound(tmp_path: Path) -
         asyncio.run(session())
     assert time.monotonic() - began < 10  # the bound; after a failure the child is killed, not waited for
     assert _gone(int(marker.read_text()))
+
+
+def test_a_line_that_is_not_the_protocol_is_the_failure_shown(tmp_path: Path) -> None:
+    command, _ = _command(tmp_path, "garbage")
+
+    async def session() -> None:
+        async with _started(command):
+            pass
+
+    with pytest.raises(BenchError, match=r"^plain vLLM baseline failed: ModuleNotFoundError: No module named 'vllm'$"):
+        asyncio.run(session())
