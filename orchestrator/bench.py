@@ -96,33 +96,18 @@ class Curve(BaseModel):
         default_factory=list, description="Each round's 8-stream aggregate, tokens/s, in order (empty without 8).")
 
 
-CURVE_FIELDS = tuple(Curve.model_fields)
-
-
-class EngineBench(BaseModel):
-    """The figures ``forkjoin bench engine --json`` prints for forkjoin's replica."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class EngineBench(Curve):
+    """The figures ``forkjoin bench engine --json`` prints for forkjoin's replica: its :class:`Curve` and more."""
 
     engine: str = Field(description="What the replica hosts (model name, or 'scripted').")
     replica: str = Field(description="Name of the measured replica.")
-    engine_start_s: float = Field(description="Seconds the replica's engine took to start.")
     max_tokens: int = Field(description="Tokens asked of each stream.")
-    single_tok_s: float = Field(description="One stream: generated tokens per second.")
-    ttft_ms: float = Field(description="One stream: median milliseconds to the first chunk.")
-    aggregate_tok_s: dict[str, float] = Field(description="Concurrent streams -> total tokens per second.")
     prefill_tok_s: float = Field(description="Prompt tokens per second of a long prompt (1 generated token).")
     dispatch_overhead_ms: Percentiles = Field(description="Per-call cost through Ray (see module doc).")
-    serial_s: float = Field(description="Wall seconds of the serial prompt through the runtime (fastest of singles).")
-    serial_tokens: int = Field(description="Tokens the serial prompt generated.")
-    cpu_share: dict[str, float] = Field(
-        default_factory=dict, description="Percent of one core per role during the 8-stream rounds (Curve.cpu_share).")
-    round_single_tok_s: list[float] = Field(default_factory=list, description="Curve.round_single_tok_s.")
-    round_aggregate_8_tok_s: list[float] = Field(default_factory=list, description="Curve.round_aggregate_8_tok_s.")
 
     def curve(self) -> Curve:
         """The figures the baseline comparison uses."""
-        return Curve(**{f: getattr(self, f) for f in CURVE_FIELDS})
+        return Curve(**{name: getattr(self, name) for name in Curve.model_fields})
 
 
 class Side(Protocol):
