@@ -96,21 +96,36 @@ def has_process(run: Run, fragment: str) -> bool:
 
 
 def engine_core_started(run: Run) -> bool:
-    """Whether the run's session holds vLLM's EngineCore, from ``/proc/<pid>/stat`` alone.
+    """Whether the run holds vLLM's EngineCore (in its session or below its driver), from ``/proc/<pid>/stat`` alone.
 
     Reading another process's ``cmdline`` takes that process's memory-map
     lock, so a poll can wait while a process maps memory (loading weights);
     on a fresh clone such a poll once never saw EngineCore during its ~10 s
-    life. ``stat`` gives the session and the name vLLM sets
-    (``VLLM::EngineCore``, cut to 15 characters) without that lock.
+    life. ``stat`` gives the parent, the session and the name vLLM sets
+    (``VLLM::EngineCore``, cut to 15 characters) without that lock. A Ray
+    worker is not always in the driver's session (``run_processes`` also
+    matches by Ray's temp dir), so descent from the driver counts too.
     """
+    table: dict[int, tuple[str, int, int]] = {}  # pid -> (name, parent, session)
     for entry in Path("/proc").iterdir():
         try:
             stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
         except OSError:
             continue
         name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 3 and int(fields[3]) == run.process.pid and name.startswith("VLLM::EngineCor"):
+        if len(fields) > 3:
+            table[int(entry.name)] = (name, int(fields[1]), int(fields[3]))
+    driver = run.process.pid
+    return any(name.startswith("VLLM::EngineCor") and (session == driver or _below(table, pid, driver))
+               for pid, (name, _, session) in table.items())
+
+
+def _below(table: dict[int, tuple[str, int, int]], pid: int, ancestor: int) -> bool:
+    seen = set()
+    while pid in table and pid not in seen:
+        seen.add(pid)
+        pid = table[pid][1]
+        if pid == ancestor:
             return True
     return False
 
