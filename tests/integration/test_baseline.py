@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
+from cluster.processes import run_processes
 from tests.integration.conftest import TEST_MODEL
 
 pytestmark = pytest.mark.integration
@@ -19,15 +19,7 @@ pytestmark = pytest.mark.integration
 
 def _session_members(session: int) -> list[int]:
     """Live processes of ``session`` (zombies left out)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if entry.name.isdigit() and fields[0] not in ("Z", "X") and int(fields[3]) == session:
-            members.append(int(entry.name))
-    return members
+    return [process.pid for process in run_processes(session=session)]
 
 
 def test_the_child_serves_streams_serial_and_bandwidth_then_ends_with_its_engine(engine_ready: str) -> None:
