@@ -67,13 +67,13 @@ class Run:
         found = run_processes(session=self.process.pid, temp_dir=self.temp_dir)
         return [p for p in found if p.pid != self.process.pid]
 
-    def wait_until(self, ready, timeout_s: float, what: str) -> None:
+    def wait_until(self, ready, timeout_s: float, what: str, seen=lambda: "") -> None:
         deadline = time.monotonic() + timeout_s
         while not ready():
             if self.process.poll() is not None:
-                pytest.fail(f"the driver exited ({self.process.returncode}) before {what}: {self.stderr()}")
+                pytest.fail(f"the driver exited ({self.process.returncode}) before {what} ({seen()}): {self.stderr()}")
             if time.monotonic() > deadline:
-                pytest.fail(f"no {what} within {timeout_s:g} s: {self.stderr()}")
+                pytest.fail(f"no {what} within {timeout_s:g} s ({seen()}): {self.stderr()}")
             time.sleep(0.2)
 
     def stderr(self) -> str:
@@ -95,29 +95,47 @@ def has_process(run: Run, fragment: str) -> bool:
     return any(fragment in p.name for p in run.processes())
 
 
-def engine_core_started(run: Run) -> bool:
-    """Whether the run holds vLLM's EngineCore (in its session or below its driver), from ``/proc/<pid>/stat`` alone.
+class EngineWatch:
+    """Whether the run's engine process exists yet, from ``/proc/<pid>/stat`` alone, with what each scan saw.
 
     Reading another process's ``cmdline`` takes that process's memory-map
     lock, so a poll can wait while a process maps memory (loading weights);
-    on a fresh clone such a poll once never saw EngineCore during its ~10 s
-    life. ``stat`` gives the parent, the session and the name vLLM sets
-    (``VLLM::EngineCore``, cut to 15 characters) without that lock. A Ray
-    worker is not always in the driver's session (``run_processes`` also
-    matches by Ray's temp dir), so descent from the driver counts too.
+    ``stat`` gives the parent, the session and the name without that lock.
+    The engine counts from the moment the replica actor (``ray::Replica``,
+    in the run's session or below its driver) has a child: vLLM spawns
+    EngineCore, which imports vLLM for seconds before it renames itself
+    ``VLLM::EngineCore``. Waiting for that name alone left a window of about
+    10 s, which fresh-clone suites missed twice; the scans' count and the
+    longest one go into the failure message, so a miss says whether the poll stalled.
     """
-    table: dict[int, tuple[str, int, int]] = {}  # pid -> (name, parent, session)
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:
-            continue
-        name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 3:
-            table[int(entry.name)] = (name, int(fields[1]), int(fields[3]))
-    driver = run.process.pid
-    return any(name.startswith("VLLM::EngineCor") and (session == driver or _below(table, pid, driver))
-               for pid, (name, _, session) in table.items())
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.scans = 0
+        self.longest_s = 0.0
+        self.names: list[str] = []
+
+    def __call__(self) -> bool:
+        began = time.monotonic()
+        table: dict[int, tuple[str, int, int]] = {}  # pid -> (name, parent, session)
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text(errors="replace") if entry.name.isdigit() else ""
+            except OSError:
+                continue
+            name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+            if len(fields) > 3:
+                table[int(entry.name)] = (name, int(fields[1]), int(fields[3]))
+        driver = self.run.process.pid
+        ours = {pid for pid, (_, _, session) in table.items() if session == driver or _below(table, pid, driver)}
+        self.names = sorted(table[pid][0] for pid in ours)
+        self.scans += 1
+        self.longest_s = max(self.longest_s, time.monotonic() - began)
+        replicas = {pid for pid in ours if table[pid][0].startswith("ray::Replica")}
+        return any(table[pid][1] in replicas for pid in ours)
+
+    def __str__(self) -> str:
+        return f"{self.scans} scans, the longest {self.longest_s:.2f} s, the last saw {self.names}"
 
 
 def _below(table: dict[int, tuple[str, int, int]], pid: int, ancestor: int) -> bool:
@@ -134,9 +152,12 @@ def _below(table: dict[int, tuple[str, int, int]], pid: int, ancestor: int) -> b
 def test_a_real_run_ended_while_its_engine_starts_leaves_nothing(engine_ready: str, signum: int) -> None:
     run = Run([str(FORKJOIN), "-q", "run", "--model", engine_ready, "Name three colors."])
     # With one rank the model loads inside EngineCore (EngineConfig.one_process): no VLLM::Worker process.
-    run.wait_until(lambda: engine_core_started(run), ENGINE_START_S, "vLLM EngineCore loading the model")
-    names = {p.name.split()[0] for p in run.processes()}
-    assert {"ray::DashboardAgent", "ray::RuntimeEnvAgent", "VLLM::EngineCore"} <= names
+    # The signal lands while EngineCore imports vLLM or loads the model.
+    watch = EngineWatch(run)
+    run.wait_until(watch, ENGINE_START_S, "the replica spawning vLLM's engine", lambda: str(watch))
+    names = [p.name for p in run.processes()]
+    for role in ("ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::Replica"):  # the actor's title names its method
+        assert any(name.startswith(role) for name in names), (role, names)
     os.kill(run.process.pid, signum)
     assert run.leftovers() == []
     assert run.process.returncode == (RAY_SIGTERM_EXIT if signum == signal.SIGTERM else -signal.SIGKILL)
