@@ -97,14 +97,18 @@ def wants_engine(rules: Schema, prompt: str, mode: Extractor) -> bool:
 
 async def extract_one(
     engine: Engine | None, prompt: str, *, mode: Extractor = Extractor.AUTO, timeout_s: float = 120.0,
+    max_tokens: int = 1024,
 ) -> Extracted:
-    """``prompt``'s schema by ``mode``, with whether the engine was asked and how long it took."""
+    """``prompt``'s schema by ``mode``, with whether the engine was asked and how long it took.
+
+    ``max_tokens`` caps the engine's reply; a reply cut off inside the JSON falls back to the rules.
+    """
     rules = validate(extract_rules(prompt))
     if engine is None or not wants_engine(rules, prompt, mode):
         return Extracted(result=rules, asked=False, fell_back=False, seconds=0.0)
     started = time.perf_counter()
     try:
-        assisted = await ask_engine(engine, prompt, timeout_s=timeout_s)
+        assisted = await ask_engine(engine, prompt, timeout_s=timeout_s, max_tokens=max_tokens)
     except (ExtractionReplyError, RequestError, TimeoutError) as exc:
         error = str(exc) or type(exc).__name__
         reason = f"LLM-assisted extraction gave no usable schema: {error}"
@@ -132,14 +136,14 @@ async def extract(engine: Engine | None, prompt: str, *, mode: Extractor = Extra
 
 async def extract_many(
     engine: Engine | None, prompts: Sequence[str], *, mode: Extractor = Extractor.AUTO,
-    concurrency: int = 8, timeout_s: float = 120.0,
+    concurrency: int = 8, timeout_s: float = 120.0, max_tokens: int = 1024,
 ) -> list[Extracted]:
     """Every prompt's schema, in order, with at most ``concurrency`` engine calls in flight."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(prompt: str) -> Extracted:
         async with gate:
-            return await extract_one(engine, prompt, mode=mode, timeout_s=timeout_s)
+            return await extract_one(engine, prompt, mode=mode, timeout_s=timeout_s, max_tokens=max_tokens)
 
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(one(p)) for p in prompts]

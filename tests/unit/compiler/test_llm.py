@@ -156,3 +156,16 @@ def test_slow_engine_is_bounded_and_aborted():
     s = asyncio.run(extract(engine, UNSURE, timeout_s=0.2))
     assert not s.passes and engine.active == set()
     assert engine.calls[0].outcome == "aborted"
+
+
+def test_the_reply_cap_reaches_the_engine_and_a_cut_off_reply_falls_back():
+    caps = []
+
+    def reply(request):
+        caps.append(request.params.max_tokens)
+        return REPLY
+
+    engine = ScriptedEngine(reply, token_delay_s=0)
+    got = asyncio.run(extract_many(engine, [UNSURE], mode=Extractor.LLM, max_tokens=5))
+    assert caps == [5]
+    assert got[0].fell_back and got[0].result.reasons[-1].startswith("LLM-assisted extraction gave no usable schema")
