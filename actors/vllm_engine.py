@@ -43,6 +43,7 @@ from actors.engine import (
     RequestError,
 )
 from actors.models import ModelError, cache_dir, resolve_model
+from actors.vllm_plugin import GEMM_VARIABLE
 from graphs.params import SamplingParams
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ def engine_env(config: EngineConfig) -> dict[str, str]:
         # Small machines: bind OpenMP to every allowed core, reserve none for the scheduler.
         "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
         "VLLM_CPU_OMP_THREADS_BIND": ",".join(str(i) for i in cpus),
+        # Every dense layer on vLLM's sgl kernel where AMX serves it (actors.vllm_plugin): faster at one sequence.
+        GEMM_VARIABLE: config.cpu_gemm.value,
     }
     if one_process(config):
         # vLLM's CPU platform replaces the one-process executor by the multiprocess one unless this is 0;

@@ -20,7 +20,7 @@ import platform
 from datetime import datetime, timezone
 
 from actors import PoolConfig, ReplicaPool, ScriptedSpec, VllmSpec
-from actors.config import EngineConfig
+from actors.config import CpuGemm, EngineConfig
 from actors.models import resolve_model
 from cluster import Accelerator, ClusterInfo, connect
 from graphs.cost import EngineCurve
@@ -54,6 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     engine.add_argument("--kv-cache-gib", type=kv_cache_gib, default=1.0, help="KV cache of the replica, GiB (default 1)")
     engine.add_argument("--compiled", action="store_true", help="torch.compile the model (default on CPU: eager)")
+    engine.add_argument("--cpu-gemm", choices=[g.value for g in CpuGemm], default=EngineConfig().cpu_gemm.value,
+                        help="CPU kernel of the dense layers, both sides (default sgl: where AMX serves it)")
     engine.add_argument("--max-model-len", type=int_range(128, 131072), default=2048, help="context length (default 2048)")
     engine.add_argument(
         "--baseline", action="store_true",
@@ -134,6 +136,7 @@ def _engine_config(args: argparse.Namespace, config: BenchConfig) -> EngineConfi
         fields["model"] = args.model
     if args.compiled:
         fields["enforce_eager"] = False
+    fields["cpu_gemm"] = CpuGemm(args.cpu_gemm)
     return EngineConfig(**fields)
 
 

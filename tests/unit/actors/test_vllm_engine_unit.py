@@ -11,9 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from actors.config import CPU_BLOCK_SIZE, Dtype, EngineConfig
+from actors import vllm_plugin
+from actors.config import CPU_BLOCK_SIZE, CpuGemm, Dtype, EngineConfig
 from actors.engine import EngineStartError, GenerateRequest, RequestError
 from actors.vllm_engine import VllmEngine, engine_env, render_prompt
+from actors.vllm_plugin import GEMM_VARIABLE
 from graphs.params import SamplingParams
 
 
@@ -211,3 +213,28 @@ def test_final_chunk_reports_the_stop_string_only() -> None:
     assert VllmEngine._chunk(engine, _output(151645), None).stop_reason is None  # a stop token id
     assert VllmEngine._chunk(engine, _output(None), None).stop_reason is None  # end of sequence
     assert VllmEngine._chunk(engine, _output("</scope>", finished=False), None).stop_reason is None
+
+
+def test_engine_env_names_the_cpu_gemm_kernel_for_the_plugin() -> None:
+    assert engine_env(EngineConfig())[GEMM_VARIABLE] == "sgl"
+    assert engine_env(EngineConfig(cpu_gemm=CpuGemm.VLLM))[GEMM_VARIABLE] == "vllm"
+
+
+def test_the_plugin_is_registered_with_vllm_and_acts_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import entry_points
+
+    [plugin] = [e for e in entry_points(group="vllm.general_plugins") if e.name == "forkjoin_cpu_gemm"]
+    assert plugin.load() is vllm_plugin.register
+    pytest.importorskip("vllm", reason="vLLM is not installed (run scripts/setup-venv.sh)")
+    import torch
+    from vllm.model_executor.layers import utils
+
+    monkeypatch.setattr(utils, "_CPU_SGL_GEMM_MAX_WEIGHT_BYTES", 1 << 20)  # restored after the test
+    monkeypatch.setenv(GEMM_VARIABLE, "vllm")
+    vllm_plugin.register()
+    assert utils._CPU_SGL_GEMM_MAX_WEIGHT_BYTES == 1 << 20
+    monkeypatch.setenv(GEMM_VARIABLE, "sgl")
+    vllm_plugin.register()
+    assert utils._CPU_SGL_GEMM_MAX_WEIGHT_BYTES == vllm_plugin.SGL_MAX_WEIGHT_BYTES
+    # vLLM's own checks still decide: the default model's lm_head (151936 x 896 bf16) now qualifies.
+    assert utils.check_cpu_sgl_kernel(151936, 896, torch.bfloat16) == torch.cpu._is_amx_tile_supported()
