@@ -80,7 +80,7 @@ class EngineConfig(BaseModel):
     )
     cpu_gemm: CpuGemm = Field(
         CpuGemm.SGL, description="CPU kernel of the dense layers: 'sgl' (where AMX serves it; one stream decoded "
-        "15-20% faster on a 2-core Xeon, eight at the same rate) or 'vllm' (vLLM's own dispatch).",
+        "19-39% faster on a 2-core Xeon, eight at about the same rate) or 'vllm' (vLLM's own dispatch).",
     )
     cpu_threads: int | None = Field(
         None,

@@ -12,7 +12,8 @@ with oneDNN. Measured on 2 cores of an Intel Xeon with AMX (the default model,
 0.99 GB of weights a step, ad-hoc scripts): the step's linear layers, with
 cold caches, took 86.8-90.3 ms with oneDNN against 68.6-71.0 ms with sgl at one
 sequence, and about the same at eight (96.6-106.5 against 102.4-104.5 ms);
-plain vLLM's single stream rose 15-20% (details in the README). Any other value,
+plain vLLM's single stream rose 19% and 39% in two pairs, the second on a slowing machine
+(details in the README). Any other value,
 or a CPU without AMX (vLLM's own check), leaves vLLM's dispatch as it is.
 """
 
