@@ -15,8 +15,10 @@ for Ray to restart its replica); partial output is continued rather than
 discarded (:mod:`actors.failover`), so the consumer sees one stream whose
 later chunks name the new replica. After ``max_attempts`` replicas the request
 fails with EngineDeadError. A replica Ray gave up on leaves the pool.
-Closing or cancelling a stream calls ``ray.cancel`` on its generator: a
-dropped Ray generator alone does not abort the request in the replica.
+Closing or cancelling a stream calls ``ray.cancel`` on its generator (a
+dropped Ray generator alone does not abort the request in the replica) and
+the replica's ``cancel`` with the attempt's key, which holds where Ray loses
+the first (:mod:`actors.replica`).
 """
 
 from __future__ import annotations
@@ -297,7 +299,8 @@ class ReplicaPool:
         """One attempt on one replica; every wait bounded; ``ray.cancel`` unless it ended."""
         import ray
 
-        generator = member.handle.generate.options(num_returns="streaming").remote(request)
+        stream_id = uuid.uuid4().hex
+        generator = member.handle.generate.options(num_returns="streaming").remote(request, stream_id)
         member.inflight += 1
         member.idle.clear()
         ended = False
@@ -313,6 +316,7 @@ class ReplicaPool:
         finally:
             if not ended:
                 ray.cancel(generator)
+                member.handle.cancel.remote(stream_id)  # holds where Ray loses the cancel (actors.replica)
             member.inflight -= 1
             if member.inflight == 0:
                 member.idle.set()

@@ -58,7 +58,7 @@ def test_a_cut_off_reply_falls_back_to_the_rules(runner: asyncio.Runner, pool: R
     text = runner.run(cut_off())
     with pytest.raises(ExtractionReplyError, match="reply"):
         parse_extraction(text, UNSURE)
-    got = runner.run(extract_one(pool, SURE, mode=Extractor.LLM, timeout_s=0.001))
+    got = runner.run(extract_one(pool, SURE, mode=Extractor.LLM, timeout_s=0.001, max_tokens=REPLY_TOKENS))
     assert got.asked and got.fell_back and got.result.pattern == "colon-list"
     assert got.result.reasons[-1].startswith("LLM-assisted extraction gave no usable schema")
 

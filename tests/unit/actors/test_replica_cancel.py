@@ -1,0 +1,80 @@
+"""The replica's own cancel, keyed by the caller's stream id (in this process, no Ray).
+
+Ray can lose a ``ray.cancel`` sent before the actor task runs; ``Replica.cancel``
+must hold either way: a stream cancelled before it starts never reaches the
+engine, one cancelled while it runs ends and aborts its request. The Ray race
+itself is tests/integration/test_pool.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from actors import replica as replica_module
+from actors.engine import GenerateRequest
+from actors.replica import Replica, ScriptedSpec
+from graphs.params import SamplingParams
+
+WORDS = " ".join(f"w{i}" for i in range(40))
+
+
+def request(rid: str) -> GenerateRequest:
+    return GenerateRequest(request_id=rid, prompt="say the words", params=SamplingParams(max_tokens=100))
+
+
+def replica(delay_s: float = 0.0) -> Replica:
+    return Replica("r0", ScriptedSpec(answers={"words": WORDS}, token_delay_s=delay_s))
+
+
+async def text(stream) -> str:
+    return "".join([chunk.text async for chunk in stream])
+
+
+async def test_a_stream_cancelled_before_it_starts_never_reaches_the_engine() -> None:
+    host = replica()
+    await host.cancel("s1")
+    assert await text(host.generate(request("a"), "s1")) == ""
+    assert (await host.stats()).generated_tokens == 0
+    assert await host.open_requests() == []
+    # The key is spent: the next call, keyed anew, streams the whole answer.
+    assert await text(host.generate(request("b"), "s2")) == WORDS
+    assert (await host.stats()).generated_tokens == 40
+
+
+async def test_a_running_stream_cancelled_by_key_ends_and_aborts_its_request() -> None:
+    host = replica(delay_s=0.02)
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for chunk in host.generate(request("long"), "s1"):
+            got.append(chunk.text)
+
+    task = asyncio.create_task(consume())
+    while len(got) < 3:
+        await asyncio.sleep(0.01)
+    await host.cancel("s1")
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stats = await host.stats()
+    assert stats.running == 0 and await host.open_requests() == []
+    assert stats.generated_tokens < 40, "the engine went on after the cancel"
+    # A cancel for a stream that already ended leaves no mark on later streams.
+    assert await text(host.generate(request("next"), "s3")) == WORDS
+
+
+async def test_the_oldest_unstarted_cancels_are_forgotten_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replica_module, "CANCELLED_KEPT", 2)
+    host = replica()
+    for key in ("k1", "k2", "k3"):
+        await host.cancel(key)
+    assert await text(host.generate(request("a"), "k1")) == WORDS  # forgotten
+    assert await text(host.generate(request("b"), "k2")) == ""
+    assert await text(host.generate(request("c"), "k3")) == ""
+
+
+async def test_a_call_without_a_key_streams_as_before() -> None:
+    host = replica()
+    await host.cancel("unrelated")
+    assert await text(host.generate(request("a"))) == WORDS
