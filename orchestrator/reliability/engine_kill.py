@@ -50,25 +50,42 @@ class EngineCoreMissing(RuntimeError):
     """The replica actor has no EngineCore child here (not a vLLM replica, or not on this machine)."""
 
 
-def engine_core_pid(actor_pid: int, *, wait_s: float = 15.0) -> int:
+def engine_core_pid(actor_pid: int, *, wait_s: float = 60.0) -> int:
     """The pid of the EngineCore process the replica actor ``actor_pid`` spawned.
 
     Waits up to ``wait_s`` for it: an engine that is (re)starting has no
-    EngineCore yet, or one still named by multiprocessing's spawn command.
+    EngineCore yet, or one still named by multiprocessing's spawn command. A
+    child's name is read from ``comm`` first (never blocks), then ``cmdline``
+    (can wait while the process maps memory). A miss names every child seen.
     """
     deadline = time.monotonic() + wait_s
+    seen: dict[int, str] = {}
     while True:
         for child in children(actor_pid):
-            try:
-                command = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue  # gone meanwhile
-            if ENGINE_CORE in command:
+            seen[child] = _names(child)
+            if ENGINE_CORE in seen[child]:
                 return child
         if time.monotonic() >= deadline:
             break
         time.sleep(0.2)
-    raise EngineCoreMissing(f"replica process {actor_pid} has no {ENGINE_CORE} child on this machine")
+    alive = "" if Path(f"/proc/{actor_pid}").exists() else " (the process is gone)"
+    found = "; ".join(f"{pid} {names}" for pid, names in seen.items()) or "none"
+    raise EngineCoreMissing(
+        f"replica process {actor_pid} has no {ENGINE_CORE} child on this machine after {wait_s:g} s{alive}; "
+        f"children seen: {found}"
+    )
+
+
+def _names(pid: int) -> str:
+    """``comm`` and then ``cmdline`` of ``pid`` ('' for what cannot be read)."""
+    names = []
+    for part in ("comm", "cmdline"):
+        try:
+            raw = Path(f"/proc/{pid}/{part}").read_bytes()
+        except OSError:
+            raw = b""
+        names.append(raw.replace(b"\0", b" ").decode(errors="replace").strip())
+    return " | ".join(names)
 
 
 async def start_standby(spec: ScriptedSpec, name: str):

@@ -69,7 +69,7 @@ def child() -> subprocess.Popen:
 
 def test_the_engine_core_is_found_among_the_actors_children(child: subprocess.Popen) -> None:
     assert engine_core_pid(os.getpid()) == child.pid
-    with pytest.raises(EngineCoreMissing, match=rf"^replica process {child.pid} has no EngineCore child on this"):
+    with pytest.raises(EngineCoreMissing, match=rf"^replica process {child.pid} has no EngineCore child on this machine after 0.5 s; children seen: none"):
         engine_core_pid(child.pid, wait_s=0.5)
 
 
