@@ -28,6 +28,8 @@ RAY = "ray"
 OTHER = "other"
 IDLE = "idle"
 ROLES = (ENGINE, DRIVER, REPLICA, RAY, OTHER, IDLE)
+SPAWNED = "--multiprocessing-fork"
+"""The argument multiprocessing's ``spawn`` start method gives a child's command line."""
 
 
 def children(pid: int) -> list[int]:
@@ -48,12 +50,24 @@ def descendants(pid: int, scan: dict[int, list[str]] | None = None) -> list[int]
     return found
 
 
+def engine_process(command: str) -> bool:
+    """Whether a process's name or command line is vLLM's engine process (or one of its workers).
+
+    vLLM names it ``VLLM::EngineCore`` (setproctitle). Once, in a full test
+    suite, the title was never set: the process still showed
+    multiprocessing's spawn command, which forkjoin's processes use for
+    vLLM's processes alone (Ray does not spawn that way; the resource
+    tracker's command differs).
+    """
+    return "EngineCore" in command or SPAWNED in command
+
+
 def role(pid: int, root: int) -> str:
     """What process ``pid`` is in a benchmark rooted at ``root`` (see the module doc)."""
     if pid == root:
         return DRIVER
     command = _command(pid)
-    if "EngineCore" in command:
+    if engine_process(command):
         return ENGINE
     if command.startswith("ray::Replica"):
         return REPLICA

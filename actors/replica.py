@@ -21,6 +21,8 @@ Invariants:
   stream cancelled before it starts yields nothing and never reaches the engine.
 - ``_open`` holds exactly the request ids whose stream is open here.
 - An :class:`EngineDeadError` drops the engine; the next call starts a new one.
+  ``ready()`` asks the engine first, so an engine that died while idle is
+  replaced there too: ready means serving.
 - A request with a trace context gets a span here (:mod:`actors.tracing`);
   it ends with the stream and leaves on the last chunk.
 """
@@ -178,10 +180,15 @@ class Replica:
         self._cancelled: OrderedDict[str, None] = OrderedDict()
 
     async def ready(self) -> ReplicaInfo:
-        """Start the engine if needed and say where this replica runs."""
+        """Start the engine if needed (again, if it died while idle) and say where this replica runs."""
         import ray
 
-        await self._started()
+        engine = await self._started()
+        try:
+            await engine.stats()  # a dead engine says so here (vLLM watches its EngineCore process)
+        except EngineDeadError:
+            await self._drop(engine)
+            await self._started()
         return ReplicaInfo(
             name=self.name,
             kind=self._spec.kind,

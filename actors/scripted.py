@@ -201,6 +201,8 @@ class ScriptedEngine:
         yield Chunk(text="", tokens=0, replica=self.name, **ending)
 
     async def stats(self) -> EngineStats:
+        if self.dead:  # as vLLM's engine reports a dead EngineCore
+            raise EngineDeadError(f"engine {self.name} is dead")
         return EngineStats(name=self.name, running=len(self.active), generated_tokens=self.generated_tokens)
 
     async def aclose(self) -> None:

@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 
 from actors.pool import PoolConfig
-from actors.proc_cpu import children
+from actors.proc_cpu import children, engine_process
 from actors.replica import ReplicaInfo, ScriptedSpec
 from orchestrator.reliability.chaos import ChaosConfig, ChaosReport, Fault, Watched, collect, leaked_requests
 from orchestrator.reliability.chaos import wait_streaming
@@ -54,16 +54,18 @@ def engine_core_pid(actor_pid: int, *, wait_s: float = 60.0) -> int:
     """The pid of the EngineCore process the replica actor ``actor_pid`` spawned.
 
     Waits up to ``wait_s`` for it: an engine that is (re)starting has no
-    EngineCore yet, or one still named by multiprocessing's spawn command. A
-    child's name is read from ``comm`` first (never blocks), then ``cmdline``
-    (can wait while the process maps memory). A miss names every child seen.
+    EngineCore yet. The child is known by its name or, when vLLM's title was
+    never set, by multiprocessing's spawn command
+    (:func:`actors.proc_cpu.engine_process`). A child's name is read from
+    ``comm`` first (never blocks), then ``cmdline`` (can wait while the
+    process maps memory). A miss names every child seen.
     """
     deadline = time.monotonic() + wait_s
     seen: dict[int, str] = {}
     while True:
         for child in children(actor_pid):
             seen[child] = _names(child)
-            if ENGINE_CORE in seen[child]:
+            if engine_process(seen[child]):
                 return child
         if time.monotonic() >= deadline:
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -42,6 +43,20 @@ def test_descendants_include_grandchildren_and_children_only_direct_ones() -> No
             os.kill(pid, 9)
         child.kill()
         child.wait()
+
+
+def test_a_spawned_child_whose_title_was_never_set_is_the_engine() -> None:
+    # As vLLM's EngineCore was seen once: still multiprocessing's spawn command (a resource tracker beside it).
+    child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,))
+    child.start()
+    try:
+        _wait_for(lambda: proc_cpu.SPAWNED in proc_cpu._command(child.pid))
+        assert role(child.pid, os.getpid()) == proc_cpu.ENGINE
+        others = [pid for pid in children(os.getpid()) if pid != child.pid]
+        assert all(role(pid, os.getpid()) != proc_cpu.ENGINE for pid in others)  # the resource tracker is not
+    finally:
+        child.kill()
+        child.join()
 
 
 def test_roles_follow_what_vllm_and_ray_name_their_processes() -> None:

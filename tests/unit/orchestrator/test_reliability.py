@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -71,6 +72,16 @@ def test_the_engine_core_is_found_among_the_actors_children(child: subprocess.Po
     assert engine_core_pid(os.getpid()) == child.pid
     with pytest.raises(EngineCoreMissing, match=rf"^replica process {child.pid} has no EngineCore child on this machine after 0.5 s; children seen: none"):
         engine_core_pid(child.pid, wait_s=0.5)
+
+
+def test_an_engine_core_that_kept_the_spawn_command_is_found() -> None:
+    child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,))
+    child.start()
+    try:
+        assert engine_core_pid(os.getpid(), wait_s=5) == child.pid  # not the resource tracker beside it
+    finally:
+        child.kill()
+        child.join()
 
 
 def test_a_throttled_process_is_left_running(child: subprocess.Popen) -> None:

@@ -1,14 +1,16 @@
-"""The replica's own cancel, keyed by the caller's stream id (in this process, no Ray).
+"""The replica in this process (no Ray): its own cancel, keyed by the caller's stream id, and ``ready``.
 
 Ray can lose a ``ray.cancel`` sent before the actor task runs; ``Replica.cancel``
 must hold either way: a stream cancelled before it starts never reaches the
 engine, one cancelled while it runs ends and aborts its request. The Ray race
-itself is tests/integration/test_pool.py's.
+itself is tests/integration/test_pool.py's. ``ready`` replaces an engine
+that died while idle, so a replica that says it is ready serves.
 """
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -78,3 +80,17 @@ async def test_a_call_without_a_key_streams_as_before() -> None:
     host = replica()
     await host.cancel("unrelated")
     assert await text(host.generate(request("a"))) == WORDS
+
+
+async def test_ready_replaces_an_engine_that_died_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    # ready() names its Ray node; outside Ray that would start one.
+    monkeypatch.setattr(ray, "get_runtime_context", lambda: SimpleNamespace(get_node_id=lambda: "node-1"))
+    host = replica()
+    await host.ready()
+    dead = host._engine
+    dead.dead = True  # as when vLLM's EngineCore process dies with no request open
+    await host.ready()
+    assert host._engine is not dead and host._engine is not None
+    assert await text(host.generate(request("after"), "s1")) == WORDS
