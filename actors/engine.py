@@ -58,6 +58,10 @@ class GenerateRequest(BaseModel):
     trace_context: dict[str, str] | None = Field(
         None, description="W3C trace context (traceparent carrier) of the caller's span; engine spans are its children."
     )
+    chunk_interval_s: float | None = Field(
+        None, ge=0, description="Longest a replica holds text before sending it on (actors.coalesce); None: the "
+        "replica's own setting. Longer for a stream no one reads as it comes: fewer chunks cross Ray."
+    )
 
 
 class Chunk(BaseModel):

@@ -10,7 +10,8 @@ Invariants:
 - ``generate`` is a Ray streaming generator: each chunk is a separate object,
   tagged with the replica's name. The engine's chunks are merged first
   (:mod:`actors.coalesce`): the first leaves at once, later ones at most every
-  ``interval_s``, so fewer objects cross Ray. Cancelling the task (``ray.cancel`` on the
+  ``interval_s`` (the request's ``chunk_interval_s`` where it sets one), so
+  fewer objects cross Ray. Cancelling the task (``ray.cancel`` on the
   consumer's ``ObjectRefGenerator``) cancels the engine stream, which aborts
   the request in the engine's ``finally``.
 - ``cancel(stream_id)`` does the same by the caller's key for one ``generate``
@@ -215,7 +216,7 @@ class Replica:
             self._open.add(request.request_id)
             began = time.perf_counter()
             try:
-                async with aclosing(coalesce(engine.generate(request), self._merging)) as stream:
+                async with aclosing(coalesce(engine.generate(request), self._merging_for(request))) as stream:
                     async for chunk in stream:
                         yield trace.tag(chunk.model_copy(update={"replica": self.name}))
             except EngineDeadError:
@@ -228,6 +229,11 @@ class Replica:
         finally:
             if stream_id is not None:
                 self._running.pop(stream_id, None)
+
+    def _merging_for(self, request: GenerateRequest) -> CoalesceConfig:
+        if request.chunk_interval_s is None:
+            return self._merging
+        return self._merging.model_copy(update={"interval_s": request.chunk_interval_s})
 
     async def cancel(self, stream_id: str) -> None:
         """End the ``generate`` call keyed ``stream_id``: now if it runs, at its start if it has not begun."""

@@ -48,6 +48,7 @@ class CallRecord(BaseModel):
     request_id: str = Field(description="The request's id.")
     prompt: str = Field(description="The prompt as received.")
     assistant_prefix: str = Field("", description="The assistant prefix as received.")
+    chunk_interval_s: float | None = Field(None, description="The chunk interval the request asked for.")
     start: float = Field(description="perf_counter() when generation began.")
     end: float | None = Field(None, description="perf_counter() when the stream closed.")
     outcome: str = Field("running", description="'finished', 'aborted' or 'failed'.")
@@ -146,6 +147,7 @@ class ScriptedEngine:
             request_id=request.request_id,
             prompt=request.prompt,
             assistant_prefix=request.assistant_prefix,
+            chunk_interval_s=request.chunk_interval_s,
             start=time.perf_counter(),
         )
         self.calls.append(record)

@@ -25,3 +25,8 @@ class RuntimeConfig(BaseModel):
     run_timeout_s: float | None = Field(
         None, gt=0, description="Bound on one whole graph run; unbounded only if nodes are."
     )
+    unwatched_chunk_interval_s: float | None = Field(
+        1.0, ge=0, description="Chunk interval asked of replicas for runs no one watches as they go (no event "
+        "sink: batch rows, evaluations, non-streamed API calls); fewer chunks leave the engine more CPU. None: "
+        "the replica's own (0.25 s by default)."
+    )

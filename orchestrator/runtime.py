@@ -59,6 +59,7 @@ class _Run:
     state: RunState
     on_event: EventSink
     trace: GraphTrace
+    watched: bool
 
 
 class Runtime:
@@ -86,7 +87,8 @@ class Runtime:
         """Run a graph; GraphError if it is invalid, RunAborted if the engine died or the run timed out."""
         graph.validate()
         run_id = uuid.uuid4().hex[:12]
-        run = _Run(run_id, RunState(graph), on_event or _ignore, GraphTrace(self.telemetry, graph, run_id))
+        run = _Run(run_id, RunState(graph), on_event or _ignore, GraphTrace(self.telemetry, graph, run_id),
+                   watched=on_event is not None)
         try:
             await self._drive(run)
         except asyncio.CancelledError:
@@ -207,6 +209,7 @@ class Runtime:
             assistant_prefix=render(spec.assistant_prefix, outputs, owner=spec.name),
             params=spec.params,
             trace_context=run.trace.carrier(spec.name),
+            chunk_interval_s=None if run.watched else self.config.unwatched_chunk_interval_s,
         )
         timeout_s = spec.timeout_s or self.config.node_timeout_s
         async with self._limiter():

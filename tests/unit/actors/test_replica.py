@@ -94,3 +94,20 @@ async def test_ready_replaces_an_engine_that_died_while_idle(monkeypatch: pytest
     await host.ready()
     assert host._engine is not dead and host._engine is not None
     assert await text(host.generate(request("after"), "s1")) == WORDS
+
+
+async def test_a_request_sets_its_own_chunk_interval() -> None:
+    host = replica(delay_s=0.01)  # 40 words in about 0.4 s; the replica's own interval is 0.25 s
+
+    async def chunks(interval_s: float | None) -> list:
+        request = GenerateRequest(request_id=f"i{interval_s}", prompt="say the words",
+                                  params=SamplingParams(max_tokens=100), chunk_interval_s=interval_s)
+        return [chunk async for chunk in host.generate(request)]
+
+    held = await chunks(5.0)
+    assert len(held) == 2  # the first at once, the rest with the end
+    assert "".join(c.text for c in held) == WORDS and sum(c.tokens for c in held) == 40
+    assert held[-1].finish_reason == "stop"
+    every = await chunks(0.0)
+    assert "".join(c.text for c in every) == WORDS and len(every) > 40 // 2
+    assert len(await chunks(None)) > 2  # the replica's own 0.25 s

@@ -276,3 +276,16 @@ async def test_loops_run_to_the_end_when_loop_stopping_is_off(make) -> None:
     result = await runtime.arun(g)
     assert result.node("loop").text == (LOOP * 20).strip()
     assert result.node("loop").finish_reason == "stop"
+
+
+async def test_a_run_no_one_watches_asks_replicas_for_fewer_chunks(make) -> None:
+    engine, runtime = make({"task": WORDS, "Summarize": "done"}, token_delay_s=0.0)
+    assert (await runtime.arun(fan_out(2))).ok
+    quiet = RuntimeConfig().unwatched_chunk_interval_s
+    assert quiet is not None and quiet > 0.25  # longer than a replica's own default
+    assert [c.chunk_interval_s for c in engine.calls] == [quiet] * 3
+    engine.calls.clear()
+    events: list[RunEvent] = []
+    assert (await runtime.arun(fan_out(2), on_event=events.append)).ok
+    assert [c.chunk_interval_s for c in engine.calls] == [None] * 3  # watched: the replica's own interval
+    assert any(e.kind == "token" for e in events)
