@@ -387,11 +387,14 @@ def _build_llm(config: EngineConfig, model_path: Path, recorder: StatsRecorder) 
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 SAFETENSORS_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "I8": 1, "U8": 1, "I32": 4, "I64": 8}
+FLOAT_DTYPES = frozenset({"BF16", "F16", "F32", "F64"})
 
 
 def weight_bytes(model_path: Path, dtype: str, *, per_decode_step: bool = False) -> int:
     """Bytes the model's weights take once loaded as ``dtype`` (parameters from the safetensors headers).
 
+    Floating-point tensors count at ``dtype``; integer ones (quantized weights,
+    packed or not) at their stored size, since vLLM serves them as stored.
     ``per_decode_step``: only what one decode step reads, i.e. without an input embedding
     table that has its own output head (a step looks up one row of it, not all of it).
     """
@@ -404,7 +407,9 @@ def weight_bytes(model_path: Path, dtype: str, *, per_decode_step: bool = False)
             continue
         for name, tensor in header.items():
             if name != "__metadata__":
-                sizes[name] = math.prod(tensor["shape"]) * (served or SAFETENSORS_BYTES.get(tensor["dtype"], 2))
+                stored = SAFETENSORS_BYTES.get(tensor["dtype"], 2)
+                floating = tensor["dtype"] in FLOAT_DTYPES
+                sizes[name] = math.prod(tensor["shape"]) * (served if served and floating else stored)
     if per_decode_step and any("lm_head" in name for name in sizes):
         sizes = {name: size for name, size in sizes.items() if "embed_tokens" not in name}
     return sum(sizes.values())
