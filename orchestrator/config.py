@@ -28,5 +28,5 @@ class RuntimeConfig(BaseModel):
     unwatched_chunk_interval_s: float | None = Field(
         1.0, ge=0, description="Chunk interval asked of replicas for runs no one watches as they go (no event "
         "sink: batch rows, evaluations, non-streamed API calls); fewer chunks leave the engine more CPU. None: "
-        "the replica's own (0.25 s by default)."
+        "the replica's own (its CoalesceConfig.interval_s)."
     )

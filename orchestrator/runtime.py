@@ -59,7 +59,11 @@ class _Run:
     state: RunState
     on_event: EventSink
     trace: GraphTrace
-    watched: bool
+
+    @property
+    def watched(self) -> bool:
+        """Whether someone reads the run's events as they come (it has an event sink)."""
+        return self.on_event is not _ignore
 
 
 class Runtime:
@@ -87,8 +91,7 @@ class Runtime:
         """Run a graph; GraphError if it is invalid, RunAborted if the engine died or the run timed out."""
         graph.validate()
         run_id = uuid.uuid4().hex[:12]
-        run = _Run(run_id, RunState(graph), on_event or _ignore, GraphTrace(self.telemetry, graph, run_id),
-                   watched=on_event is not None)
+        run = _Run(run_id, RunState(graph), on_event or _ignore, GraphTrace(self.telemetry, graph, run_id))
         try:
             await self._drive(run)
         except asyncio.CancelledError:

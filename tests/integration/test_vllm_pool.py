@@ -31,6 +31,16 @@ async def collect(pool: ReplicaPool, request: GenerateRequest) -> list:
     return [chunk async for chunk in pool.generate(request)]
 
 
+async def collect_counted(pool: ReplicaPool, request: GenerateRequest) -> tuple[list, int, float]:
+    """The request's chunks, the tokens the first replica's engine generated meanwhile, and the seconds it took."""
+    replica = pool.handle(pool.replicas[0].name)
+    before = (await replica.stats.remote()).generated_tokens
+    began = time.perf_counter()
+    chunks = await collect(pool, request)
+    took = time.perf_counter() - began
+    return chunks, (await replica.stats.remote()).generated_tokens - before, took
+
+
 def test_streams_deltas_and_honours_stop_strings(runner: asyncio.Runner, pool: ReplicaPool) -> None:
     # Greedy decoding here is not bitwise reproducible between a cached and an uncached
     # prefill, so no expectation may come from a second run: each comes from the same request.
@@ -114,16 +124,8 @@ def test_replica_restart_mid_request_completes_the_request(runner: asyncio.Runne
 
 
 def test_merged_chunks_keep_every_token_and_the_stop_reason(runner: asyncio.Runner, pool: ReplicaPool) -> None:
-    replica = pool.handle(pool.replicas[0].name)
-
-    async def scenario() -> tuple[list, int, float]:
-        before = (await replica.stats.remote()).generated_tokens
-        began = time.perf_counter()
-        chunks = await collect(pool, ask("Write a long story about a lighthouse keeper.", max_tokens=80))
-        took = time.perf_counter() - began
-        return chunks, (await replica.stats.remote()).generated_tokens - before, took
-
-    chunks, generated, took = runner.run(scenario())
+    story = ask("Write a long story about a lighthouse keeper.", max_tokens=80)
+    chunks, generated, took = runner.run(collect_counted(pool, story))
     tokens = sum(c.tokens for c in chunks)
     assert tokens == generated > 20  # the engine's own count: no token lost or doubled by merging
     assert chunks[0].tokens <= 2 and chunks[0].prompt_tokens  # the first chunk is not held back
@@ -138,16 +140,9 @@ def test_merged_chunks_keep_every_token_and_the_stop_reason(runner: asyncio.Runn
 
 def test_a_request_that_holds_its_chunks_longer_gets_two_with_every_token(runner: asyncio.Runner,
                                                                            pool: ReplicaPool) -> None:
-    replica = pool.handle(pool.replicas[0].name)
     held = ask("Write a long story about a lighthouse keeper.", max_tokens=40).model_copy(
         update={"chunk_interval_s": 600.0})  # what an unwatched run asks for, far longer than the answer takes
-
-    async def scenario() -> tuple[list, int]:
-        before = (await replica.stats.remote()).generated_tokens
-        chunks = await collect(pool, held)
-        return chunks, (await replica.stats.remote()).generated_tokens - before
-
-    chunks, generated = runner.run(scenario())
+    chunks, generated, _ = runner.run(collect_counted(pool, held))
     assert len(chunks) == 2  # the first token at once, the rest with the end
     assert chunks[0].tokens <= 2 and chunks[0].prompt_tokens
     assert 2 < sum(c.tokens for c in chunks) == generated <= 40  # the engine's own count, none lost
