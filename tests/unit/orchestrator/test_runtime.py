@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from actors import EngineDeadError, GenerateRequest, RequestError
+from actors.coalesce import CoalesceConfig
 from graphs import Graph
 from orchestrator import NodeStatus, RunAborted, RunEvent, RuntimeConfig
 
@@ -282,7 +283,7 @@ async def test_a_run_no_one_watches_asks_replicas_for_fewer_chunks(make) -> None
     engine, runtime = make({"task": WORDS, "Summarize": "done"}, token_delay_s=0.0)
     assert (await runtime.arun(fan_out(2))).ok
     quiet = RuntimeConfig().unwatched_chunk_interval_s
-    assert quiet is not None and quiet > 0.25  # longer than a replica's own default
+    assert quiet is not None and quiet > CoalesceConfig().interval_s  # longer than a replica's own
     assert [c.chunk_interval_s for c in engine.calls] == [quiet] * 3
     engine.calls.clear()
     events: list[RunEvent] = []
