@@ -386,15 +386,17 @@ def _build_llm(config: EngineConfig, model_path: Path, recorder: StatsRecorder) 
 
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
-SAFETENSORS_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "I8": 1, "U8": 1, "I32": 4, "I64": 8}
+SAFETENSORS_BYTES = {
+    "BF16": 2, "F16": 2, "F32": 4, "F64": 8, "F8_E4M3": 1, "F8_E5M2": 1, "I8": 1, "U8": 1, "I32": 4, "I64": 8,
+}
 FLOAT_DTYPES = frozenset({"BF16", "F16", "F32", "F64"})
 
 
 def weight_bytes(model_path: Path, dtype: str, *, per_decode_step: bool = False) -> int:
     """Bytes the model's weights take once loaded as ``dtype`` (parameters from the safetensors headers).
 
-    Floating-point tensors count at ``dtype``; integer ones (quantized weights,
-    packed or not) at their stored size, since vLLM serves them as stored.
+    Floating-point tensors of 16 bits or more count at ``dtype``; quantized ones (integer,
+    packed or not, and FP8) at their stored size, since vLLM serves them as stored.
     ``per_decode_step``: only what one decode step reads, i.e. without an input embedding
     table that has its own output head (a step looks up one row of it, not all of it).
     """

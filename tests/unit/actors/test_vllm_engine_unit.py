@@ -181,11 +181,12 @@ def test_quantized_weights_count_at_their_stored_size(tmp_path) -> None:
         "layer.weight": {"dtype": "I8", "shape": [4, 4], "data_offsets": [80, 96]},
         "layer.weight_scale": {"dtype": "F32", "shape": [4, 1], "data_offsets": [96, 112]},
         "packed.weight_packed": {"dtype": "I32", "shape": [4, 1], "data_offsets": [112, 128]},
+        "fp8.weight": {"dtype": "F8_E4M3", "shape": [4, 4], "data_offsets": [128, 144]},
     }
     raw = json.dumps(header).encode()
-    (tmp_path / "model.safetensors").write_bytes(len(raw).to_bytes(8, "little") + raw + b"\0" * 128)
-    # served bfloat16: the float tensors at 2 bytes, the int8 and packed int4 weights as stored
-    assert weight_bytes(tmp_path, "bfloat16") == 40 * 2 + 16 * 1 + 4 * 2 + 4 * 4
+    (tmp_path / "model.safetensors").write_bytes(len(raw).to_bytes(8, "little") + raw + b"\0" * 144)
+    # served bfloat16: the float tensors at 2 bytes, the int8, packed int4 and FP8 weights as stored
+    assert weight_bytes(tmp_path, "bfloat16") == 40 * 2 + 16 * 1 + 4 * 2 + 4 * 4 + 16 * 1
 
 
 def test_model_that_does_not_fit_is_refused_before_starting(tmp_path) -> None:
