@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
+import importlib
 import json
 import math
 import os
@@ -249,17 +250,19 @@ class VllmEngine:
         apply_env(config)
         recorder = StatsRecorder()
         loop = asyncio.get_running_loop()
-        building = loop.run_in_executor(None, _build_llm, config, model_path, recorder)
+        building: asyncio.Future[Any] | None = None
         try:
             async with asyncio.timeout(config.start_timeout_s):
+                await loop.run_in_executor(None, _import_vllm)
+                building = loop.run_in_executor(None, _build_llm, config, model_path, recorder)
                 llm = await asyncio.shield(building)
         except TimeoutError as e:
-            building.add_done_callback(_shutdown_late)
+            _shut_down_when_built(building)
             raise EngineStartError(
                 f"vLLM engine for {model_path} did not start within {config.start_timeout_s:g} s"
             ) from e
         except asyncio.CancelledError:
-            building.add_done_callback(_shutdown_late)
+            _shut_down_when_built(building)
             raise
         except EngineStartError:
             raise
@@ -373,6 +376,17 @@ class _ClosedLlm:
         return None
 
 
+def _import_vllm() -> None:
+    """Import vLLM's front end; run in a thread of its own, before :func:`_build_llm`.
+
+    vLLM keeps exceptions it caught while importing (a missing ``torchcodec``) with their
+    tracebacks, and those pin every frame of the importing thread's stack. Imported in the same
+    executor call that builds the engine, they would pin the engine too, past ``aclose``, until
+    ``AsyncLLM.__del__`` fails at interpreter exit.
+    """
+    importlib.import_module("vllm.v1.engine.async_llm")
+
+
 def _build_llm(config: EngineConfig, model_path: Path, recorder: StatsRecorder) -> Any:
     """Create the AsyncLLM (blocking: loads the model, starts EngineCore); run in a thread."""
     from vllm.platforms import current_platform
@@ -443,6 +457,12 @@ def check_fits_in_memory(config: EngineConfig, model_path: Path) -> None:
             f"{config.kv_cache_gib:g} GiB + ~{CPU_OVERHEAD_GIB:g} GiB overhead > {available:.1f} GiB "
             "available; lower kv_cache_gib or use a smaller model"
         )
+
+
+def _shut_down_when_built(building: asyncio.Future[Any] | None) -> None:
+    """The caller gave up on a start: shut the engine down if it is still being built (None: not begun)."""
+    if building is not None:
+        building.add_done_callback(_shutdown_late)
 
 
 def _shutdown_late(building: asyncio.Future) -> None:

@@ -9,6 +9,7 @@ nothing running or waiting in the engine.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
@@ -62,6 +63,11 @@ def engine(loop: LoopThread, engine_ready: str) -> Iterator[VllmEngine]:
     started = loop.run(VllmEngine.start(config, name="it-engine"), timeout=config.start_timeout_s + 30)
     yield started
     loop.run(started.aclose(), timeout=60)
+    # Closed means gone: nothing may keep vLLM's AsyncLLM alive (its __del__ fails at interpreter exit).
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, AsyncLLM)]
 
 
 @pytest.fixture(autouse=True)
