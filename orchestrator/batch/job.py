@@ -1,7 +1,7 @@
 """A batch job end to end: check the source and the output, open the engine if asked, run, summarize.
 
-The public function :func:`orchestrator.batch.batch` is a thin wrapper over
-:func:`run_batch`. Everything that can be checked without Ray (input readable,
+The public function is :func:`batch`, exported as :func:`orchestrator.batch.batch`.
+Everything that can be checked without Ray (input readable,
 columns present, output directory usable) is checked before Ray or an engine
 starts.
 """
@@ -61,7 +61,7 @@ class BatchConfig(BaseModel):
                    row_max_tokens=self.row_max_tokens)
 
 
-def run_batch(
+def batch(
     source: str | Path | Any,
     output: str | Path | None = None,
     *,
@@ -72,11 +72,13 @@ def run_batch(
 ) -> Any:
     """Run every row of ``source``; write ``output`` (-> BatchSummary) or return the lazy result Dataset.
 
-    ``pool``: a started pool to run on (required without ``output``, since the
-    returned Dataset runs when it is consumed); otherwise Ray and the replicas
-    are opened from ``engine`` for the job and closed after it. Synchronous:
-    call it from a thread when inside an event loop. A Dataset ``source`` is
-    materialized first, before replicas hold the cluster's CPUs.
+    ``source``: a JSONL, CSV or Parquet file, a Parquet directory, or a
+    ``ray.data.Dataset`` (materialized first, before replicas hold the
+    cluster's CPUs). ``pool``: a started pool to run on (required without
+    ``output``, since the returned Dataset runs when it is consumed); otherwise
+    Ray and the replicas are opened from ``engine`` for the job and closed
+    after it. ``progress``: an :class:`orchestrator.progress.Progress` for the
+    bar on stderr. Synchronous: call it from a thread when inside an event loop.
     """
     config = config or BatchConfig()
     job = config.job()
