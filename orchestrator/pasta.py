@@ -1,9 +1,10 @@
 """The PASTA-LANG interpreter: forked decoding of one answer on an engine.
 
-State: one :class:`_Run` per request (its records and fork counter) and one
+State: one :class:`~orchestrator.pasta_state.AnswerRun` per request (its records and fork counter,
+shared with the lists mode, :mod:`orchestrator.pasta_lists`) and one
 :class:`_Thread` per decoding thread (the main answer, or one fork). A thread
 holds the pieces it has written: its own text, open-scope marks, pending
-forks (:class:`_Slot`) and joined scopes (:class:`_Written`).
+forks (:class:`_Slot`) and joined scopes (:class:`Written`).
 
 Policy (the paper's Algorithm 1 on a streaming engine):
 
@@ -52,7 +53,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from opentelemetry import trace
-from opentelemetry.trace import Tracer
 from pydantic import BaseModel, ConfigDict, Field
 
 from actors.engine import Chunk, Engine, EngineDeadError, GenerateRequest, RequestError
@@ -62,65 +62,14 @@ from graphs.pasta.convert import to_graph
 from graphs.pasta.prompts import PASTA_SYSTEM_PROMPT
 from graphs.pasta.stream import EventKind, StreamEvent, TagScanner
 from orchestrator.errors import NodeFailed, RunAborted
+from orchestrator.pasta_lists import decode_lists
+from orchestrator.pasta_state import AnswerRun, PastaConfig, PastaMode, StreamRecord, Written
 from orchestrator.tracing import Telemetry, TracedEngine
 
 MAIN_STOPS = ("</scope>", "<sync/>")
 FORK_STOPS = ("</async>", "</scope>", "<sync/>")
 MAX_STRAY_CLOSES = 4
 """Stray close tags one thread may drop and decode past; a model that keeps writing them is ended."""
-
-
-class PastaMode(StrEnum):
-    """Where the parallel structure comes from."""
-
-    TAGS = "tags"  # the model writes PASTA-LANG tags (fine-tuned, or prompted)
-    LISTS = "lists"  # the model writes plain lists; each item's elaboration is forked
-
-
-class PastaConfig(BaseModel):
-    """How one answer is decoded with PASTA-LANG."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mode: PastaMode = Field(PastaMode.TAGS, description="Read tags, or fork list items of a plain answer.")
-    prompted: bool = Field(
-        True, description="Tags mode: send the PASTA-LANG system prompt (for models not fine-tuned on it)."
-    )
-    max_list_items: int = Field(16, ge=1, description="Lists mode: most items forked in one list.")
-    expected_list_items: int = Field(
-        5, ge=1, description="Lists mode: items a list is assumed to have when the budget is shared among forks."
-    )
-    header_max_tokens: int = Field(48, ge=1, description="Lists mode: tokens a request for the next item's header may use.")
-    max_forks: int = Field(32, ge=0, description="Most forks one answer may start; later promises are dropped.")
-    max_fork_depth: int = Field(
-        2, ge=1, description="Forks may fork again down to this depth (main is 0); deeper promises are dropped."
-    )
-    system: str | None = Field(None, description="System prompt to use instead of the built-in one.")
-    max_tokens: int = Field(
-        512, ge=1,
-        description="Token budget of the main thread, across its segments; in lists mode, of the whole answer "
-        "(main stream and forks together, as the sequential answer's cap).",
-    )
-    fork_max_tokens: int = Field(256, ge=1, description="Token budget of each fork (in lists mode, its largest share).")
-    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature; 0 is greedy.")
-    timeout_s: float = Field(300.0, gt=0, description="Bound on the whole answer, forks and joins included.")
-
-
-class StreamRecord(BaseModel):
-    """One engine request made while decoding an answer."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(description="'main-N' for main segments, 'fork-N[-M]' for fork segments.")
-    role: str = Field(description="'main' or 'fork'.")
-    start_s: float = Field(description="Seconds since the answer started when the request was sent.")
-    end_s: float | None = Field(None, description="Seconds since the answer started when the stream closed.")
-    tokens: int = Field(0, ge=0, description="Tokens generated.")
-    tag_tokens: int = Field(0, ge=0, description="Of those, tokens spent writing tags.")
-    discarded_tokens: int = Field(0, ge=0, description="Of those, tokens cut off and not part of the answer.")
-    finish_reason: str | None = Field(None, description="Engine's finish reason, or why the interpreter ended it.")
-    stop_reason: str | None = Field(None, description="The stop string that ended the stream, if one did.")
-    replica: str | None = Field(None, description="Replica that served it.")
 
 
 class PastaResult(BaseModel):
@@ -146,20 +95,12 @@ class PastaResult(BaseModel):
         return self.forks > 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Written:
-    """Finished text in two views: as the model reads it after the join, and annotated."""
-
-    plain: str
-    annotated: str
-
-
 @dataclass(slots=True)
 class _Slot:
     """A pending fork: the main stream wrote ``<promise/>`` here."""
 
     name: str
-    task: asyncio.Task[_Written]
+    task: asyncio.Task[Written]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +117,7 @@ class _Stray:
     tag: str
 
 
-_Piece = str | _Written | _Slot | _Mark | _Stray
+_Piece = str | Written | _Slot | _Mark | _Stray
 
 
 class _Verdict(StrEnum):
@@ -196,30 +137,10 @@ class _Step(StrEnum):
 
 
 @dataclass(slots=True)
-class _Run:
-    """State of one answer."""
-
-    engine: Engine
-    config: PastaConfig
-    prompt: str
-    system: str | None
-    id: str
-    started: float
-    streams: list[StreamRecord] = field(default_factory=list)
-    forks: int = 0
-    malformed: int = 0
-    fell_back: str | None = None
-    tracer: Tracer = field(default_factory=trace.NoOpTracer)
-
-    def now(self) -> float:
-        return time.perf_counter() - self.started
-
-
-@dataclass(slots=True)
 class _Thread:
     """One decoding thread: the main answer or a fork."""
 
-    run: _Run
+    run: AnswerRun
     name: str
     role: str
     base: str
@@ -238,7 +159,7 @@ class _Thread:
             match piece:
                 case str():
                     out.append(piece)
-                case _Written(plain=plain):
+                case Written(plain=plain):
                     out.append(plain)
                 case _Slot():
                     out.append("<promise/>")
@@ -254,10 +175,10 @@ class _Thread:
         else:
             self.pieces.append(text)
 
-    def written(self) -> _Written:
+    def written(self) -> Written:
         assert not self.marks, "every scope is joined before a thread ends"
-        parts = [p if isinstance(p, _Written) else _Written(p, p) for p in self.pieces if isinstance(p, str | _Written)]
-        return _Written("".join(p.plain for p in parts), "".join(p.annotated for p in parts))
+        parts = [p if isinstance(p, Written) else Written(p, p) for p in self.pieces if isinstance(p, str | Written)]
+        return Written("".join(p.plain for p in parts), "".join(p.annotated for p in parts))
 
 
 class Interpreter:
@@ -279,7 +200,7 @@ class Interpreter:
         """
         prompted = self.config.prompted and self.config.mode is PastaMode.TAGS
         system = self.config.system or (PASTA_SYSTEM_PROMPT if prompted else None)
-        run = _Run(self.engine, self.config, prompt, system, request_id or uuid.uuid4().hex[:12], time.perf_counter())
+        run = AnswerRun(self.engine, self.config, prompt, system, request_id or uuid.uuid4().hex[:12], time.perf_counter())
         run.tracer = self.tracer
         try:
             mode = {"forkjoin.pasta.mode": self.config.mode.value}
@@ -298,13 +219,11 @@ class Interpreter:
             raise
         return _result(run, written)
 
-    async def _decode(self, run: _Run) -> _Written:
+    async def _decode(self, run: AnswerRun) -> Written:
         match self.config.mode:
             case PastaMode.TAGS:
                 return await _decode(run, "main", "", MAIN_STOPS, self.config.max_tokens, depth=0)
             case PastaMode.LISTS:
-                from orchestrator.pasta_lists import decode_lists  # it builds on this module's types
-
                 return await decode_lists(run)
 
 
@@ -314,7 +233,7 @@ def _first(group: BaseExceptionGroup) -> BaseException:
     return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
-def _result(run: _Run, written: _Written) -> PastaResult:
+def _result(run: AnswerRun, written: Written) -> PastaResult:
     graph = to_graph(parse(written.annotated), question=run.prompt, system=run.system)
     tokens = sum(s.tokens for s in run.streams)
     return PastaResult(
@@ -331,14 +250,14 @@ def _result(run: _Run, written: _Written) -> PastaResult:
     )
 
 
-async def _decode(run: _Run, name: str, base: str, stops: tuple[str, ...], budget: int, *, depth: int) -> _Written:
+async def _decode(run: AnswerRun, name: str, base: str, stops: tuple[str, ...], budget: int, *, depth: int) -> Written:
     """Run one thread in its span: the forks it starts, and its engine requests, are children of it."""
     role = "main" if depth == 0 else "fork"
     with run.tracer.start_as_current_span(f"pasta.{role} {name}", attributes={"forkjoin.pasta.depth": depth}):
         return await _thread(run, name, base, stops, budget, depth=depth)
 
 
-async def _thread(run: _Run, name: str, base: str, stops: tuple[str, ...], budget: int, *, depth: int) -> _Written:
+async def _thread(run: AnswerRun, name: str, base: str, stops: tuple[str, ...], budget: int, *, depth: int) -> Written:
     """Run one thread to its end: segments separated by joins, then a final join of open scopes."""
     async with asyncio.TaskGroup() as group:
         thread = _Thread(run, name, "main" if depth == 0 else "fork", base, stops, group, depth)
@@ -467,7 +386,7 @@ def _apply(thread: _Thread, event: StreamEvent) -> _Verdict | None:
     return None
 
 
-def _note_fallback(run: _Run, reason: str) -> None:
+def _note_fallback(run: AnswerRun, reason: str) -> None:
     run.fell_back = run.fell_back or reason
 
 
@@ -493,13 +412,13 @@ def _fork(thread: _Thread, tokens: int | None) -> None:
     thread.pieces.append(_Slot(name, task))
 
 
-async def _run_fork(run: _Run, name: str, prefix: str, budget: int, depth: int) -> _Written:
+async def _run_fork(run: AnswerRun, name: str, prefix: str, budget: int, depth: int) -> Written:
     """A fork's text; a failed request leaves its promise empty rather than failing the answer."""
     try:
         return await _decode(run, name, prefix, FORK_STOPS, budget, depth=depth)
     except* RequestError as group:
         _note_fallback(run, f"{name} failed: {group.exceptions[0]}")
-    return _Written("", "")
+    return Written("", "")
 
 
 async def _join(thread: _Thread) -> None:
@@ -514,7 +433,7 @@ async def _join(thread: _Thread) -> None:
             case str():
                 plain.append(piece)
                 annotated.append(piece)
-            case _Written():
+            case Written():
                 plain.append(piece.plain)
                 annotated.append(piece.annotated)
             case _Slot(name=name):
@@ -522,7 +441,7 @@ async def _join(thread: _Thread) -> None:
                 annotated.append(f"<promise/><async>{results[name].annotated}</async>")
     annotated.append("</scope>")
     del thread.pieces[start:]
-    thread.pieces.append(_Written("".join(plain), "".join(annotated if slots else annotated[1:-1])))
+    thread.pieces.append(Written("".join(plain), "".join(annotated if slots else annotated[1:-1])))
 
 
 async def _fall_back(thread: _Thread, remaining: int) -> None:

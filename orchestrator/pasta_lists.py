@@ -23,7 +23,7 @@ interpreter cuts is aborted in the engine, which may compute a step or two
 more for it before the abort lands; those tokens are discarded unseen and
 not charged (the integration test bounds them by the engine's own count).
 
-State lives in the run (:class:`orchestrator.pasta._Run`: stream records and
+State lives in the run (:class:`orchestrator.pasta_state.AnswerRun`: stream records and
 the fork counter) and in :class:`_Lists` (main-segment counter, the budget). Forks of one list run in one ``TaskGroup``; a fork whose
 request fails leaves its item without elaboration.
 """
@@ -40,7 +40,7 @@ from graphs.params import SamplingParams
 from graphs.pasta import strip_tags
 from graphs.pasta.budget import TokenBudget, fork_share, length_hint
 from graphs.pasta.lists import Header, ItemEnd, elaboration_end, first_header, next_marker
-from orchestrator.pasta import PastaConfig, StreamRecord, _Run, _Written
+from orchestrator.pasta_state import AnswerRun, PastaConfig, StreamRecord, Written
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def _settled(state: _Lists, record: StreamRecord, granted: int) -> Iterator[None
         state.budget.settle(granted, min(granted, record.tokens))
 
 
-async def decode_lists(run: _Run) -> _Written:
+async def decode_lists(run: AnswerRun) -> Written:
     """The main thread in lists mode."""
     plain: list[str] = []
     annotated: list[str] = []
@@ -90,10 +90,10 @@ async def decode_lists(run: _Run) -> _Written:
         plain.append(written.plain)
         annotated.append(written.annotated)
         # Even when the last fork ended the answer, the main stream decides: a fork sees less than it does.
-    return _Written("".join(plain), "".join(annotated))
+    return Written("".join(plain), "".join(annotated))
 
 
-def _request(run: _Run, name: str, prefix: str, max_tokens: int, hint: str = "") -> GenerateRequest:
+def _request(run: AnswerRun, name: str, prefix: str, max_tokens: int, hint: str = "") -> GenerateRequest:
     return GenerateRequest(
         request_id=f"{run.id}/{name}",
         prompt=f"{run.prompt}\n\n{hint}" if hint else run.prompt,
@@ -104,7 +104,7 @@ def _request(run: _Run, name: str, prefix: str, max_tokens: int, hint: str = "")
     )
 
 
-async def _until_header(run: _Run, counter: _Lists, prefix: str, lead: str, max_tokens: int) -> _Streamed:
+async def _until_header(run: AnswerRun, counter: _Lists, prefix: str, lead: str, max_tokens: int) -> _Streamed:
     """Stream the main answer until an item header is out; ``lead`` is text the interpreter wrote (a marker).
 
     With a lead, only a header on the lead's own line counts: the next item of the list being written.
@@ -119,7 +119,7 @@ async def _until_header(run: _Run, counter: _Lists, prefix: str, lead: str, max_
         return await _stream_main(run, record, prefix, lead, granted)
 
 
-async def _stream_main(run: _Run, record: StreamRecord, prefix: str, lead: str, max_tokens: int) -> _Streamed:
+async def _stream_main(run: AnswerRun, record: StreamRecord, prefix: str, lead: str, max_tokens: int) -> _Streamed:
     """The main stream's request, cut once an item header is out (see :func:`_until_header`)."""
     text = ""
     try:
@@ -156,7 +156,7 @@ def _shift(header: Header, by: int) -> Header:
     return Header(header.line_start + by, header.header_end + by, header.indent, header.marker)
 
 
-async def _list(run: _Run, counter: _Lists, prefix: str, first_item: str, header: Header) -> _Written:
+async def _list(run: AnswerRun, counter: _Lists, prefix: str, first_item: str, header: Header) -> Written:
     """Fork every item of the list that starts with ``first_item``; returns the joined list."""
     lines = [first_item]
     config = run.config
@@ -205,7 +205,7 @@ async def _keep_until_end(forks: list[asyncio.Task[_Streamed]]) -> list[_Streame
     return kept
 
 
-def _join(lines: list[str], results: list[_Streamed]) -> _Written:
+def _join(lines: list[str], results: list[_Streamed]) -> Written:
     """The list as the reader sees it and annotated; tags the model wrote as text never survive."""
     plain, annotated = [], ["<scope>"]
     for index, result in enumerate(results):
@@ -215,10 +215,10 @@ def _join(lines: list[str], results: list[_Streamed]) -> _Written:
         body = f"<promise/><async>{text}</async>" if text else ""
         annotated.append(line + body)
     annotated.append("</scope>")
-    return _Written("".join(plain), "".join(annotated))
+    return Written("".join(plain), "".join(annotated))
 
 
-async def _elaborate(run: _Run, counter: _Lists, prefix: str, indent: str, index: int) -> _Streamed:
+async def _elaborate(run: AnswerRun, counter: _Lists, prefix: str, indent: str, index: int) -> _Streamed:
     """The ``index``-th fork in its span (its engine request is a child of it), within the share reserved for it.
 
     With no budget left the item stays without elaboration and no request is made.
@@ -233,7 +233,7 @@ async def _elaborate(run: _Run, counter: _Lists, prefix: str, indent: str, index
         return await _elaborate_item(run, record, prefix, indent, granted)
 
 
-async def _elaborate_item(run: _Run, record: StreamRecord, prefix: str, indent: str, tokens: int) -> _Streamed:
+async def _elaborate_item(run: AnswerRun, record: StreamRecord, prefix: str, indent: str, tokens: int) -> _Streamed:
     """One fork: the item's elaboration, cut where the next item or paragraph begins."""
     text = ""
     try:
