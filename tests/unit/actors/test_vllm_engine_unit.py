@@ -256,3 +256,43 @@ def test_the_plugin_is_registered_with_vllm_and_acts_only_when_asked(monkeypatch
     assert utils._CPU_SGL_GEMM_MAX_WEIGHT_BYTES == vllm_plugin.SGL_MAX_WEIGHT_BYTES
     # vLLM's own checks still decide: the default model's lm_head (151936 x 896 bf16) now qualifies.
     assert utils.check_cpu_sgl_kernel(151936, 896, torch.bfloat16) == torch.cpu._is_amx_tile_supported()
+
+
+class LateLlm:
+    """Stands in for an AsyncLLM that finished starting: records its shutdown."""
+
+    def __init__(self) -> None:
+        self.shut_down = False
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+
+
+def test_an_engine_that_starts_after_the_timeout_is_shut_down_not_leaked(tmp_path, monkeypatch) -> None:
+    import threading
+
+    from actors import vllm_engine
+
+    (tmp_path / "config.json").write_text("{}")
+    late, release = LateLlm(), threading.Event()
+
+    def slow_build(config, model_path, recorder):
+        release.wait(10)
+        return late
+
+    monkeypatch.setattr(vllm_engine, "_import_vllm", lambda: None)
+    monkeypatch.setattr(vllm_engine, "_build_llm", slow_build)
+    monkeypatch.setattr(vllm_engine, "apply_env", lambda config: None)  # leave this process's environment alone
+
+    async def start_then_let_it_finish() -> None:
+        with pytest.raises(EngineStartError, match=r"did not start within 0\.2 s$"):
+            await VllmEngine.start(EngineConfig(model=str(tmp_path), start_timeout_s=0.2))
+        assert not late.shut_down  # still being built when the caller gave up
+        release.set()
+        for _ in range(100):
+            if late.shut_down:
+                return
+            await asyncio.sleep(0.05)
+
+    asyncio.run(start_then_let_it_finish())
+    assert late.shut_down
