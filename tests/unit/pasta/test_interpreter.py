@@ -379,7 +379,8 @@ answers = st.lists(st.one_of(segment, scope_text()), min_size=1, max_size=3).map
 @given(answers)
 def test_any_valid_answer_is_reproduced_with_forks_joined_in_order(text: str) -> None:
     engine = ScriptedEngine(model_writing(text), token_delay_s=0.0)
-    result = answer(engine)
+    # The generator can write more promises than the default max_forks (32; 33 seen): allow exactly them all.
+    result = answer(engine, max_forks=text.count("<promise/>"))
     assert result.text == remove_pasta(text)
     assert result.annotated == render(parse(text))
     assert result.forks == text.count("<promise/>")
