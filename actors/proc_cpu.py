@@ -21,6 +21,8 @@ import os
 import time
 from pathlib import Path
 
+from cluster.processes import stat_table
+
 ENGINE = "engine"
 DRIVER = "driver"
 REPLICA = "replica"
@@ -37,7 +39,7 @@ def children(pid: int) -> list[int]:
     return [child for child, fields in _scan().items() if int(fields[1]) == pid]
 
 
-def descendants(pid: int, scan: dict[int, list[str]] | None = None) -> list[int]:
+def descendants(pid: int, scan: dict[int, tuple[str, ...]] | None = None) -> list[int]:
     """Every live process below ``pid`` (children, theirs, ...), from ``scan`` or a fresh one."""
     below: dict[int, list[int]] = {}
     for child, fields in (_scan() if scan is None else scan).items():
@@ -128,25 +130,10 @@ class CpuWindow:
         return {kind: round(100 * self._used[kind] / self._wall, 1) for kind in ROLES if self._used.get(kind, 0) > 0}
 
 
-def _scan() -> dict[int, list[str]]:
+def _scan() -> dict[int, tuple[str, ...]]:
     """pid -> the fields of ``/proc/<pid>/stat`` after the command name (state, parent, ...) of every live
     process, zombies left out; empty where there is no ``/proc``."""
-    found = {}
-    try:
-        entries = list(Path("/proc").iterdir())
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        fields = stat[stat.rfind(")") + 2:].split()
-        if fields and fields[0] not in ("Z", "X"):
-            found[int(entry.name)] = fields
-    return found
+    return {pid: stat.fields for pid, stat in stat_table().items()}
 
 
 def _command(pid: int) -> str:

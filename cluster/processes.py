@@ -10,6 +10,7 @@ runs share. Zombies are left out: they hold no memory and wait only for a reaper
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,16 +47,62 @@ def run_processes(session: int | None = None, temp_dir: str | Path | None = None
 
 def _read(entry: Path) -> ProcessInfo | None:
     """The process behind ``/proc/<pid>``, or None when it is gone or a zombie."""
+    stat = read_stat(entry)
+    if stat is None:
+        return None
     try:
-        stat = (entry / "stat").read_text()
         raw = (entry / "cmdline").read_bytes()
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):
-        return None
     name = raw.replace(b"\0", b" ").decode(errors="replace").strip()[:NAME_CHARS]
-    return ProcessInfo(pid=int(entry.name), ppid=int(fields[1]), session=int(fields[3]), name=name)
+    return ProcessInfo(pid=int(entry.name), ppid=stat.ppid, session=stat.session, name=name)
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """What ``/proc/<pid>/stat`` says of a live process: its kernel name and the fields after it."""
+
+    comm: str
+    """The kernel's name for it (``comm``: at most 15 characters; a title set with setproctitle shows here too)."""
+    fields: tuple[str, ...]
+    """The fields after the name, from the state on (so ``fields[1]`` is the parent, ``fields[11]`` utime)."""
+
+    @property
+    def ppid(self) -> int:
+        return int(self.fields[1])
+
+    @property
+    def session(self) -> int:
+        return int(self.fields[3])
+
+
+def read_stat(entry: Path) -> Stat | None:
+    """``/proc/<pid>/stat`` of one process, or None when it is gone or a zombie.
+
+    Unlike ``cmdline``, reading ``stat`` never waits on the target's memory-map
+    lock, so a poll does not stall while a process maps memory (loading weights).
+    """
+    try:
+        stat = (entry / "stat").read_text(errors="replace")
+    except OSError:
+        return None
+    fields = tuple(stat[stat.rfind(")") + 2 :].split())
+    if len(fields) < 4 or fields[0] in ("Z", "X"):
+        return None
+    return Stat(comm=stat[stat.find("(") + 1 : stat.rfind(")")], fields=fields)
+
+
+def stat_table() -> dict[int, Stat]:
+    """pid -> :class:`Stat` of every live process, zombies left out; empty where there is no ``/proc``."""
+    try:
+        entries = list(PROC.iterdir())
+    except OSError:
+        return {}
+    found = {}
+    for entry in entries:
+        if entry.name.isdigit() and (stat := read_stat(entry)) is not None:
+            found[int(entry.name)] = stat
+    return found
 
 
 def _holds_file_under(entry: Path, prefix: str) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.processes import ProcessInfo, run_processes
+from cluster.processes import ProcessInfo, run_processes, stat_table
 
 pytestmark = pytest.mark.integration
 
@@ -101,10 +101,9 @@ def stand_in_engine(run: Run) -> list[str]:
 class EngineWatch:
     """Whether the run's engine process exists yet, from ``/proc/<pid>/stat`` alone, with what each scan saw.
 
-    Reading another process's ``cmdline`` takes that process's memory-map
-    lock, so a poll can wait while a process maps memory (loading weights);
-    ``stat`` gives the parent, the session and the name without that lock.
-    The engine counts from the moment the replica actor (``ray::Replica``,
+    :func:`cluster.processes.stat_table` gives the parent, the session and the
+    name without waiting on a process that maps memory (loading weights), as a
+    ``cmdline`` read would. The engine counts from the moment the replica actor (``ray::Replica``,
     in the run's session or below its driver) has a child: vLLM spawns
     EngineCore, which imports vLLM for seconds before it renames itself
     ``VLLM::EngineCore``. Waiting for that name alone left a window of about
@@ -120,15 +119,7 @@ class EngineWatch:
 
     def __call__(self) -> bool:
         began = time.monotonic()
-        table: dict[int, tuple[str, int, int]] = {}  # pid -> (name, parent, session)
-        for entry in Path("/proc").iterdir():
-            try:
-                stat = (entry / "stat").read_text(errors="replace") if entry.name.isdigit() else ""
-            except OSError:
-                continue
-            name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
-            if len(fields) > 3:
-                table[int(entry.name)] = (name, int(fields[1]), int(fields[3]))
+        table = {pid: (stat.comm, stat.ppid, stat.session) for pid, stat in stat_table().items()}
         driver = self.run.process.pid
         ours = {pid for pid, (_, _, session) in table.items() if session == driver or _below(table, pid, driver)}
         self.names = sorted(table[pid][0] for pid in ours)
