@@ -34,10 +34,26 @@ def test_a_name_with_spaces_and_parentheses_is_read_whole(tmp_path: Path) -> Non
 
 
 def test_a_zombie_is_left_out() -> None:
-    child = subprocess.Popen(["true"])
-    _until(lambda: _state(child.pid) == "Z")  # exited, not yet reaped
-    assert read_stat(Path(f"/proc/{child.pid}")) is None and child.pid not in stat_table()
-    child.wait()
+    # The zombie is a helper's child, which the helper never reaps: no reaper in this process can take it.
+    helper = subprocess.Popen([sys.executable, "-c", ZOMBIE_MAKER], stdout=subprocess.PIPE, text=True)
+    try:
+        zombie = int(helper.stdout.readline())
+        _until(lambda: _state(zombie) == "Z")
+        assert read_stat(Path(f"/proc/{zombie}")) is None and zombie not in stat_table()
+        assert helper.pid in stat_table()
+    finally:
+        helper.kill()
+        helper.wait()
+
+
+ZOMBIE_MAKER = """
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(30)
+"""
 
 
 def _state(pid: int) -> str:
