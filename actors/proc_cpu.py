@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
-from cluster.processes import stat_table
+from cluster.processes import PROC, Stat, read_command, stat_table
 
 ENGINE = "engine"
 DRIVER = "driver"
@@ -36,14 +35,14 @@ SPAWNED = "--multiprocessing-fork"
 
 def children(pid: int) -> list[int]:
     """Live processes whose parent is ``pid`` (``/proc/<pid>/task/*/children`` may miss some)."""
-    return [child for child, fields in _scan().items() if int(fields[1]) == pid]
+    return [child for child, stat in stat_table().items() if stat.ppid == pid]
 
 
-def descendants(pid: int, scan: dict[int, tuple[str, ...]] | None = None) -> list[int]:
-    """Every live process below ``pid`` (children, theirs, ...), from ``scan`` or a fresh one."""
+def descendants(pid: int, table: dict[int, Stat] | None = None) -> list[int]:
+    """Every live process below ``pid`` (children, theirs, ...), from ``table`` (a :func:`stat_table`) or a fresh one."""
     below: dict[int, list[int]] = {}
-    for child, fields in (_scan() if scan is None else scan).items():
-        below.setdefault(int(fields[1]), []).append(child)
+    for child, stat in (stat_table() if table is None else table).items():
+        below.setdefault(stat.ppid, []).append(child)
     found, frontier = [], [pid]
     while frontier:
         kids = below.get(frontier.pop(), [])
@@ -68,7 +67,7 @@ def role(pid: int, root: int) -> str:
     """What process ``pid`` is in a benchmark rooted at ``root`` (see the module doc)."""
     if pid == root:
         return DRIVER
-    command = _command(pid)
+    command = read_command(PROC / str(pid)) or ""
     if engine_process(command):
         return ENGINE
     if command.startswith("ray::Replica"):
@@ -89,13 +88,13 @@ def cpu_seconds(root: int | None = None, *, measured: int | None = None,
     root = os.getpid() if root is None else root
     measured = root if measured is None else measured
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    scan = _scan()
-    inside = {measured, *descendants(measured, scan)}
-    waiting = set() if idle is None else {idle, *descendants(idle, scan)}
+    table = stat_table()
+    inside = {measured, *descendants(measured, table)}
+    waiting = set() if idle is None else {idle, *descendants(idle, table)}
     seconds = {}
-    for pid in [root, *descendants(root, scan)]:
-        fields = scan.get(pid)
-        if fields is not None and len(fields) >= 13:
+    for pid in [root, *descendants(root, table)]:
+        fields = table[pid].fields if pid in table else ()
+        if len(fields) >= 13:
             kind = IDLE if pid in waiting or pid not in inside else role(pid, measured)
             seconds[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
     return seconds
@@ -128,16 +127,3 @@ class CpuWindow:
         if self._wall <= 0:
             return {}
         return {kind: round(100 * self._used[kind] / self._wall, 1) for kind in ROLES if self._used.get(kind, 0) > 0}
-
-
-def _scan() -> dict[int, tuple[str, ...]]:
-    """pid -> the fields of ``/proc/<pid>/stat`` after the command name (state, parent, ...) of every live
-    process, zombies left out; empty where there is no ``/proc``."""
-    return {pid: stat.fields for pid, stat in stat_table().items()}
-
-
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""

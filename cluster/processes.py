@@ -48,14 +48,18 @@ def run_processes(session: int | None = None, temp_dir: str | Path | None = None
 def _read(entry: Path) -> ProcessInfo | None:
     """The process behind ``/proc/<pid>``, or None when it is gone or a zombie."""
     stat = read_stat(entry)
-    if stat is None:
+    command = None if stat is None else read_command(entry)
+    if stat is None or command is None:
         return None
+    return ProcessInfo(pid=int(entry.name), ppid=stat.ppid, session=stat.session, name=command.strip()[:NAME_CHARS])
+
+
+def read_command(entry: Path) -> str | None:
+    """``/proc/<pid>/cmdline`` with its NULs as spaces (or the title a process set), or None when it is gone."""
     try:
-        raw = (entry / "cmdline").read_bytes()
+        return (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
-    name = raw.replace(b"\0", b" ").decode(errors="replace").strip()[:NAME_CHARS]
-    return ProcessInfo(pid=int(entry.name), ppid=stat.ppid, session=stat.session, name=name)
 
 
 @dataclass(frozen=True, slots=True)

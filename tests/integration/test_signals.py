@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.proc_cpu import descendants
 from cluster.processes import ProcessInfo, run_processes, stat_table
 
 pytestmark = pytest.mark.integration
@@ -119,27 +120,17 @@ class EngineWatch:
 
     def __call__(self) -> bool:
         began = time.monotonic()
-        table = {pid: (stat.comm, stat.ppid, stat.session) for pid, stat in stat_table().items()}
+        table = stat_table()
         driver = self.run.process.pid
-        ours = {pid for pid, (_, _, session) in table.items() if session == driver or _below(table, pid, driver)}
-        self.names = sorted(table[pid][0] for pid in ours)
+        ours = {pid for pid, stat in table.items() if stat.session == driver} | set(descendants(driver, table))
+        self.names = sorted(table[pid].comm for pid in ours)
         self.scans += 1
         self.longest_s = max(self.longest_s, time.monotonic() - began)
-        replicas = {pid for pid in ours if table[pid][0].startswith("ray::Replica")}
-        return any(table[pid][1] in replicas for pid in ours)
+        replicas = {pid for pid in ours if table[pid].comm.startswith("ray::Replica")}
+        return any(table[pid].ppid in replicas for pid in ours)
 
     def __str__(self) -> str:
         return f"{self.scans} scans, the longest {self.longest_s:.2f} s, the last saw {self.names}"
-
-
-def _below(table: dict[int, tuple[str, int, int]], pid: int, ancestor: int) -> bool:
-    seen = set()
-    while pid in table and pid not in seen:
-        seen.add(pid)
-        pid = table[pid][1]
-        if pid == ancestor:
-            return True
-    return False
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])

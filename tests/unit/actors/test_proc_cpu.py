@@ -12,6 +12,7 @@ import pytest
 
 from actors import proc_cpu
 from actors.proc_cpu import CpuWindow, children, descendants, role
+from cluster.processes import PROC, read_command
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 
@@ -50,7 +51,7 @@ def test_a_spawned_child_whose_title_was_never_set_is_the_engine() -> None:
     child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,))
     child.start()
     try:
-        _wait_for(lambda: proc_cpu.SPAWNED in proc_cpu._command(child.pid))
+        _wait_for(lambda: proc_cpu.SPAWNED in (read_command(PROC / str(child.pid)) or ""))
         assert role(child.pid, os.getpid()) == proc_cpu.ENGINE
         others = [pid for pid in children(os.getpid()) if pid != child.pid]
         assert all(role(pid, os.getpid()) != proc_cpu.ENGINE for pid in others)  # the resource tracker is not
@@ -62,7 +63,7 @@ def test_a_spawned_child_whose_title_was_never_set_is_the_engine() -> None:
 def test_roles_follow_what_vllm_and_ray_name_their_processes() -> None:
     named = {argv0: _named(argv0) for argv0 in ("VLLM::EngineCore", "ray::Replica", "ray::DashboardAgent", "plain")}
     try:
-        _wait_for(lambda: all(proc_cpu._command(p.pid).startswith(a) for a, p in named.items()))
+        _wait_for(lambda: all((read_command(PROC / str(p.pid)) or "").startswith(a) for a, p in named.items()))
         me = os.getpid()
         assert role(me, me) == proc_cpu.DRIVER
         assert role(named["VLLM::EngineCore"].pid, me) == proc_cpu.ENGINE
