@@ -1,17 +1,27 @@
-"""Merging a stream's chunks inside the replica, so fewer objects cross Ray.
+"""Merging chunks inside the replica, so fewer objects cross Ray.
 
-Every chunk a replica yields is one Ray object: serialized in the actor,
+Every message a replica sends is one Ray object: serialized in the actor,
 shipped, awaited and deserialized by the caller. On CPU that work runs on the
-same cores as the engine's OpenMP threads, so each chunk costs decode speed.
-:func:`coalesce` forwards the first chunk at once (time to first token is
-untouched) and then merges chunks until ``interval_s`` has passed since the
-previous one left or ``max_tokens`` tokens are pending; the final chunk (the
-one with ``finish_reason``) flushes whatever is pending.
+same cores as the engine's OpenMP threads, so each message costs decode speed.
+A replica therefore sends one caller's streams through one :class:`Outbox`:
+every engine chunk of every stream the caller submitted is put there, and a
+message (a list of :class:`Delivery`, one per stream with something new)
+leaves when one of them is due:
+- at once for a stream's first chunk (time to first token is untouched), its
+  last one (``finish_reason``), its end or its error, and for a stream with
+  ``max_tokens`` tokens pending;
+- otherwise when the oldest pending stream's interval (``interval_s``, or the
+  request's own ``chunk_interval_s``) has passed since that stream last sent.
+An interval of 0 sends each chunk as it came (unmerged, yet sharing
+messages). A message carries whatever every stream has pending, so streams that share an
+outbox share its messages: eight streams at a 0.25 s interval send about four
+messages a second, not thirty-two.
 
-Invariants: the merged stream carries exactly the same text, the same total
-token count, the same ``finish_reason``/``stop_reason`` and the same first
-chunk's ``prompt_tokens``/``cached_tokens`` as the input stream. Closing the
-merged stream closes the input stream (so the engine aborts the request).
+Invariants: a stream's deliveries carry exactly the text, the total token
+count, the ``finish_reason``/``stop_reason`` and the first chunk's
+``prompt_tokens``/``cached_tokens`` its engine stream had, in order; its last
+delivery (``end`` or ``error``) comes after all of them, and nothing of the
+stream follows it.
 """
 
 from __future__ import annotations
@@ -19,11 +29,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing, suppress
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import reduce
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.engine import Chunk
+from actors.engine import Chunk, EngineError
 
 
 class CoalesceConfig(BaseModel):
@@ -53,78 +65,117 @@ def merge(first: Chunk, second: Chunk) -> Chunk:
     )
 
 
-async def coalesce(stream: AsyncIterator[Chunk], config: CoalesceConfig) -> AsyncIterator[Chunk]:
-    """The chunks of ``stream``, merged as the module doc says."""
-    if config.interval_s == 0:
-        async with aclosing(stream) as source:
-            async for chunk in source:
-                yield chunk
-        return
-    async with aclosing(_Merger(stream, config)) as merged:
-        async for chunk in merged:
-            yield chunk
+@dataclass(slots=True)
+class Delivery:
+    """One stream's part of an outbox message: its new text, then maybe its end."""
+
+    stream_id: str
+    chunk: Chunk | None = None
+    """The stream's chunks since its last delivery, merged; None when only the end is new."""
+    error: EngineError | None = None
+    """The stream failed (after ``chunk``); nothing of it follows."""
+    end: bool = False
+    """The stream ended (after ``chunk``); nothing of it follows."""
+
+    @property
+    def last(self) -> bool:
+        return self.end or self.error is not None
 
 
-_TIME_UP = object()
-"""Returned by :meth:`_Merger._pull` when the pending chunk's interval ended first."""
+@dataclass(slots=True)
+class _Stream:
+    interval_s: float
+    pending: list[Chunk] = field(default_factory=list)
+    tokens: int = 0
+    sent_at: float | None = None  # None: nothing sent yet, so the first chunk is due at once
+    urgent: bool = False
+    error: EngineError | None = None
+    end: bool = False
 
 
-class _Merger:
-    """Pulls the source in its own task, so a pending chunk can leave when its interval ends."""
+class Outbox:
+    """The pending chunks of one caller's streams, sent as the module doc says."""
 
-    def __init__(self, stream: AsyncIterator[Chunk], config: CoalesceConfig) -> None:
-        self._source = stream
+    def __init__(self, config: CoalesceConfig) -> None:
         self._config = config
-        self._next: asyncio.Task[Chunk] | None = None
-        self._pending: Chunk | None = None
-        self._sent_at: float | None = None
+        self._streams: dict[str, _Stream] = {}
+        self._wake = asyncio.Event()
+        self._closed = False
 
-    def __aiter__(self) -> _Merger:
-        return self
+    def open(self, stream_id: str, interval_s: float | None = None) -> None:
+        """Make room for a stream (its interval: ``interval_s``, else the config's)."""
+        self._streams[stream_id] = _Stream(self._config.interval_s if interval_s is None else interval_s)
 
-    async def __anext__(self) -> Chunk:
+    def put(self, stream_id: str, chunk: Chunk) -> None:
+        """Queue one engine chunk of an open stream."""
+        stream = self._streams[stream_id]
+        stream.pending.append(chunk)
+        stream.tokens += chunk.tokens
+        if (stream.sent_at is None or chunk.finish_reason is not None or stream.interval_s == 0
+                or stream.tokens >= self._config.max_tokens):
+            stream.urgent = True
+        self._wake.set()
+
+    def finish(self, stream_id: str, error: EngineError | None = None) -> None:
+        """End an open stream, with ``error`` if it failed; it leaves with the next message (at once)."""
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        stream.end, stream.error, stream.urgent = error is None, error, True
+        self._wake.set()
+
+    def discard(self, stream_id: str) -> None:
+        """Forget a stream and whatever it has pending (its caller cancelled it)."""
+        self._streams.pop(stream_id, None)
+
+    def streams(self) -> list[str]:
+        """The streams not yet ended."""
+        return list(self._streams)
+
+    def close(self) -> None:
+        """Send what is pending, then end :meth:`messages`."""
+        self._closed = True
+        self._wake.set()
+
+    async def messages(self) -> AsyncIterator[list[Delivery]]:
+        """Every message of this outbox, until :meth:`close`."""
         while True:
-            chunk = await self._pull()
-            if chunk is _TIME_UP:
-                return self._flush()
-            if chunk is None:
-                if self._pending is not None:
-                    return self._flush()
-                raise StopAsyncIteration
-            self._pending = chunk if self._pending is None else merge(self._pending, chunk)
-            if self._sent_at is None or chunk.finish_reason is not None or self._full():
-                return self._flush()
+            wait = self._wait_s()
+            if wait == 0:
+                yield self._flush()
+                continue
+            if wait is None and self._closed:
+                return
+            self._wake.clear()
+            with suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
-    async def _pull(self) -> Chunk | object | None:
-        """The next source chunk, None at the source's end, or _TIME_UP when the pending one is due."""
-        if self._next is None:
-            self._next = asyncio.ensure_future(anext(self._source))
-        timeout = None
-        if self._pending is not None:
-            timeout = max(0.0, (self._sent_at or 0.0) + self._config.interval_s - time.monotonic())
-        done, _ = await asyncio.wait({self._next}, timeout=timeout)
-        if not done:
-            return _TIME_UP
-        task, self._next = self._next, None
-        try:
-            return task.result()
-        except StopAsyncIteration:
-            return None
+    def _wait_s(self) -> float | None:
+        """Seconds until the next message is due: 0 now, None when nothing is pending."""
+        due: float | None = None
+        for stream in self._streams.values():
+            if stream.urgent or (self._closed and (stream.pending or stream.end or stream.error)):
+                return 0.0
+            if stream.pending:
+                at = (stream.sent_at or 0.0) + stream.interval_s
+                due = at if due is None else min(due, at)
+        return None if due is None else max(0.0, due - time.monotonic())
 
-    def _full(self) -> bool:
-        return self._pending is not None and self._pending.tokens >= self._config.max_tokens
-
-    def _flush(self) -> Chunk:
-        chunk, self._pending = self._pending, None
-        assert chunk is not None, "flush without a pending chunk"
-        self._sent_at = time.monotonic()
-        return chunk
-
-    async def aclose(self) -> None:
-        """Stop pulling, then close the source (its ``finally`` aborts the request)."""
-        if self._next is not None:
-            self._next.cancel()
-            with suppress(asyncio.CancelledError, StopAsyncIteration):
-                await self._next
-            self._next = None
-        await self._source.aclose()
+    def _flush(self) -> list[Delivery]:
+        now = time.monotonic()
+        message: list[Delivery] = []
+        for stream_id, stream in list(self._streams.items()):
+            if not (stream.pending or stream.end or stream.error):
+                continue
+            if stream.interval_s == 0:  # each chunk as it came
+                message.extend(Delivery(stream_id, chunk) for chunk in stream.pending[:-1])
+                chunk = stream.pending[-1] if stream.pending else None
+            else:
+                chunk = reduce(merge, stream.pending) if stream.pending else None
+            message.append(Delivery(stream_id, chunk, stream.error, stream.end))
+            if stream.end or stream.error:
+                del self._streams[stream_id]
+                continue
+            stream.pending, stream.tokens, stream.sent_at, stream.urgent = [], 0, now, False
+        return message

@@ -3,7 +3,9 @@
 The runtime takes a :class:`ReplicaPool` like any engine. The pool owns its
 replicas (actor + placement group each), routes every request with
 :class:`~actors.router.Router` (least-loaded, sticky prefix affinity) and
-streams chunks back through Ray streaming generators.
+streams chunks back: one Ray streaming generator per replica (its feed,
+:mod:`actors.coalesce`) carries the merged chunks of every request this pool
+sent there, so the chunks of concurrent requests share Ray messages.
 
 State: ``_members`` maps replica name -> :class:`_Member` for every replica
 that takes new requests; ``inflight`` counts the pool's open streams on it.
@@ -15,10 +17,11 @@ for Ray to restart its replica); partial output is continued rather than
 discarded (:mod:`actors.failover`), so the consumer sees one stream whose
 later chunks name the new replica. After ``max_attempts`` replicas the request
 fails with EngineDeadError. A replica Ray gave up on leaves the pool.
-Closing or cancelling a stream calls ``ray.cancel`` on its generator (a
-dropped Ray generator alone does not abort the request in the replica) and
-the replica's ``cancel`` with the attempt's key, which holds where Ray loses
-the first (:mod:`actors.replica`).
+A feed whose replica dies, restarts or closes fails every stream it carried
+(they fail over as above); the next request opens a new one. Closing or
+cancelling a stream calls the replica's ``cancel`` with the attempt's key,
+which holds even when it overtakes the request's ``submit``
+(:mod:`actors.replica`); closing the pool cancels its feeds.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from actors.engine import (
 )
 from actors.replica import EngineSpec, Replica, ReplicaInfo, ScriptedSpec, VllmSpec
 from actors.failover import Progress, account, continuation
+from actors.feed import Feed, ReplicaLost, delivered_error
 from actors.router import Router, affinity_key
 from cluster import NAMESPACE, Accelerator, Reservation, release, reserve
 from graphs.errors import one_line
@@ -78,10 +82,6 @@ class PoolConfig(BaseModel):
     )
 
 
-class _ReplicaLost(Exception):
-    """Internal: the replica (actor or engine) died under a request; the pool may retry elsewhere."""
-
-
 @dataclass
 class _Member:
     name: str
@@ -111,6 +111,7 @@ class ReplicaPool:
         self._closed = False
         self._serial = 0
         self._owner = True
+        self._feeds: dict[str, Feed] = {}
 
     @classmethod
     async def start(cls, config: PoolConfig) -> ReplicaPool:
@@ -149,6 +150,10 @@ class ReplicaPool:
     def replicas(self) -> list[ReplicaInfo]:
         """The replicas taking requests now."""
         return [m.info for m in self._members.values()]
+
+    def feed_messages(self) -> int:
+        """Ray messages this pool's open feeds have read (diagnostics: chunks share them)."""
+        return sum(feed.messages for feed in self._feeds.values())
 
     def handle(self, name: str) -> Any:
         """The Ray actor handle of replica ``name`` (tests, diagnostics)."""
@@ -203,7 +208,7 @@ class ReplicaPool:
                     async for chunk in stream:
                         yield account(chunk, progress, resumed=len(tried) > 1)
                 return
-            except _ReplicaLost as lost:
+            except ReplicaLost as lost:
                 if progress.finished:
                     return
                 if self._closed or len(tried) >= self.config.max_attempts:
@@ -235,6 +240,7 @@ class ReplicaPool:
         async with self._resizing:
             members = list(self._members.values())
             self._members.clear()
+            await asyncio.gather(*(self._close_feed(name) for name in list(self._feeds)))
             if self._owner:
                 await asyncio.gather(*(self._stop(m) for m in members))
 
@@ -296,30 +302,51 @@ class ReplicaPool:
         return self._members[self._router.pick(key, load, exclude=untried)]
 
     async def _stream(self, member: _Member, request: GenerateRequest) -> AsyncIterator[Chunk]:
-        """One attempt on one replica; every wait bounded; ``ray.cancel`` unless it ended."""
-        import ray
-
+        """One attempt on one replica, through its feed; every wait bounded; cancelled unless it ended."""
+        feed = self._feed(member)
         stream_id = uuid.uuid4().hex
-        generator = member.handle.generate.options(num_returns="streaming").remote(request, stream_id)
+        deliveries = feed.open(stream_id)
+        member.handle.submit.remote(request, stream_id, feed.id)  # its one failure, a dead actor, ends the feed
         member.inflight += 1
         member.idle.clear()
         ended = False
         try:
             timeout = self.config.first_chunk_timeout_s
             while True:
-                chunk = await _next_chunk(generator, timeout, member.name)
-                if chunk is None:
-                    ended = True
+                try:
+                    async with asyncio.timeout(timeout):
+                        delivery = await deliveries.get()
+                except TimeoutError as exc:
+                    raise RequestError(f"replica {member.name} sent nothing for {timeout:g} s") from exc
+                ended = delivery.last
+                if delivery.chunk is not None:
+                    timeout = self.config.chunk_timeout_s
+                    yield delivery.chunk
+                if delivery.error is not None:
+                    raise delivered_error(delivery.error, member.name)
+                if delivery.end:
                     return
-                timeout = self.config.chunk_timeout_s
-                yield chunk
         finally:
+            feed.forget(stream_id)
             if not ended:
-                ray.cancel(generator)
-                member.handle.cancel.remote(stream_id)  # holds where Ray loses the cancel (actors.replica)
+                member.handle.cancel.remote(stream_id)
             member.inflight -= 1
             if member.inflight == 0:
                 member.idle.set()
+
+    def _feed(self, member: _Member) -> Feed:
+        """``member``'s open feed in this event loop, or a new one."""
+        feed = self._feeds.get(member.name)
+        if feed is not None and feed.serves_here():
+            return feed
+        if feed is not None and feed.lost is None:
+            feed.abandon()  # opened in an event loop that has ended (e.g. an earlier asyncio.run)
+        feed = self._feeds[member.name] = Feed(member.handle, member.name)
+        return feed
+
+    async def _close_feed(self, name: str) -> None:
+        if (feed := self._feeds.pop(name, None)) is not None:
+            await feed.aclose()
 
     async def _revived(self, member: _Member) -> None:
         """Wait (bounded) until a restarting replica answers again; drop it if Ray gave up on it."""
@@ -334,16 +361,17 @@ class ReplicaPool:
                     except ray.exceptions.ActorUnavailableError:
                         await asyncio.sleep(RESTART_POLL_S)  # Ray has no "restarted" event to wait on.
         except ray.exceptions.RayActorError as exc:
-            self._forget(member)
-            raise _ReplicaLost(f"replica {member.name} is dead for good") from exc
+            await self._forget(member)
+            raise ReplicaLost(f"replica {member.name} is dead for good") from exc
         except TimeoutError as exc:
-            raise _ReplicaLost(f"replica {member.name} did not come back in {self.config.start_timeout_s:g} s") from exc
+            raise ReplicaLost(f"replica {member.name} did not come back in {self.config.start_timeout_s:g} s") from exc
 
-    def _forget(self, member: _Member) -> None:
+    async def _forget(self, member: _Member) -> None:
         if self._members.pop(member.name, None) is not None:
             self._router.forget_replica(member.name)
             if member.reservation is not None:
                 release(member.reservation)
+        await self._close_feed(member.name)
 
     async def _drain(self, member: _Member) -> None:
         if member.inflight == 0:
@@ -357,6 +385,7 @@ class ReplicaPool:
     async def _stop(self, member: _Member) -> None:
         import ray
 
+        await self._close_feed(member.name)
         try:
             async with asyncio.timeout(self.config.call_timeout_s):
                 await member.handle.aclose.remote()
@@ -379,35 +408,6 @@ def fitting_replicas(spec: ScriptedSpec | VllmSpec) -> int:
         elif need.fits(total):
             count += 1
     return count
-
-
-async def _next_chunk(generator: Any, timeout_s: float, replica: str) -> Chunk | None:
-    """The next chunk, None at the end; Ray errors mapped to engine errors."""
-    import ray
-
-    try:
-        async with asyncio.timeout(timeout_s):
-            ref = await generator.__anext__()
-            return await ref
-    except StopAsyncIteration:
-        return None
-    except TimeoutError as exc:
-        raise RequestError(f"replica {replica} sent nothing for {timeout_s:g} s") from exc
-    except ray.exceptions.RayActorError as exc:
-        raise _ReplicaLost(f"replica {replica} died") from exc
-    except ray.exceptions.RayTaskError as exc:
-        raise _task_error(exc, replica) from exc
-
-
-def _task_error(exc: Any, replica: str) -> Exception:
-    cause = getattr(exc, "cause", None)
-    match cause:
-        case EngineDeadError():
-            return _ReplicaLost(f"engine of {replica} died: {cause}")
-        case EngineError():
-            return cause
-        case _:
-            return RequestError(f"replica {replica} failed: {one_line(cause or exc)}")
 
 
 def _start_error(name: str, exc: BaseException, timeout_s: float) -> EngineError:

@@ -3,23 +3,25 @@
 The engine is built inside the actor from an :data:`EngineSpec` (plain data
 that crosses the wire): ``scripted`` plays set answers for tests, ``vllm``
 starts helper code in :mod:`actors.vllm_engine` (imported lazily, only in the
-actor). The engine starts on the first ``ready()`` or ``generate()`` call, and
+actor). The engine starts on the first ``ready()`` or ``submit()`` call, and
 again after it died, so a restarted actor (``max_restarts``) serves again.
 
 Invariants:
-- ``generate`` is a Ray streaming generator: each chunk is a separate object,
-  tagged with the replica's name. The engine's chunks are merged first
-  (:mod:`actors.coalesce`): the first leaves at once, later ones at most every
-  ``interval_s`` (the request's ``chunk_interval_s`` where it sets one), so
-  fewer objects cross Ray. Cancelling the task (``ray.cancel`` on the
-  consumer's ``ObjectRefGenerator``) cancels the engine stream, which aborts
-  the request in the engine's ``finally``.
-- ``cancel(stream_id)`` does the same by the caller's key for one ``generate``
-  call, and holds even when it arrives before that call starts: Ray can lose a
-  ``ray.cancel`` sent while the task is not yet running in the actor (measured:
-  about 1 in 300 streams cancelled at once kept streaming to the end; Ray issue
-  52628), and a lost cancel leaves an engine request running for no one. A
-  stream cancelled before it starts yields nothing and never reaches the engine.
+- A caller reads every request it sends a replica through one ``feed``: a Ray
+  streaming generator whose every object is one message of the caller's
+  :class:`~actors.coalesce.Outbox` (the deliveries of all its streams, merged
+  and sent as that module says). ``submit(request, stream_id, feed_id)``
+  starts one request whose chunks (tagged with the replica's name) go to that
+  feed under ``stream_id``; it returns at once. A feed that ends (the caller
+  cancelled it, the replica closed) cancels its requests still running, and a
+  ``submit`` for a feed that already ended starts nothing.
+- ``cancel(stream_id)`` ends one submitted request, which aborts it in the
+  engine's ``finally``, and holds even when it arrives before that
+  ``submit``: Ray runs an async actor's calls concurrently, so the two can
+  arrive in either order, and a lost cancel leaves an engine request running
+  for no one (measured with per-request Ray generators: about 1 in 300 streams
+  cancelled at once kept streaming to the end; Ray issue 52628). A stream
+  cancelled before it starts never reaches the engine.
 - ``_open`` holds exactly the request ids whose stream is open here.
 - An :class:`EngineDeadError` drops the engine; the next call starts a new one.
   ``ready()`` asks the engine first, so an engine that died while idle is
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -41,11 +44,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actors.coalesce import CoalesceConfig, coalesce
+from actors.coalesce import CoalesceConfig, Delivery, Outbox
 from actors.config import EngineConfig
-from actors.engine import Chunk, Engine, EngineDeadError, EngineStats, GenerateRequest, RequestError
+from actors.engine import Chunk, Engine, EngineDeadError, EngineError, EngineStats, GenerateRequest, RequestError
 from actors.tracing import RequestTrace
 from cluster import Accelerator, ReplicaResources
+from graphs.errors import one_line
 
 ELAPSED_KEPT = 1024
 """Recent requests whose in-actor time a replica remembers."""
@@ -179,6 +183,8 @@ class Replica:
         self._elapsed: OrderedDict[str, float] = OrderedDict()
         self._running: dict[str, asyncio.Task[object]] = {}
         self._cancelled: OrderedDict[str, None] = OrderedDict()
+        self._feeds: dict[str, Outbox] = {}
+        self._ended_feeds: OrderedDict[str, None] = OrderedDict()
 
     async def ready(self) -> ReplicaInfo:
         """Start the engine if needed (again, if it died while idle) and say where this replica runs."""
@@ -198,27 +204,74 @@ class Replica:
             start_s=self._start_s,
         )
 
-    async def generate(self, request: GenerateRequest, stream_id: str | None = None) -> AsyncIterator[Chunk]:
-        """Stream the request's chunks (call with ``num_returns="streaming"``).
+    async def generate(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        """The Engine protocol in this process: one request through a feed of its own.
 
-        ``stream_id``: the caller's key for this one call, for :meth:`cancel` (unique per call).
+        For in-process use (tests of what the replica adds: spans, queue waits);
+        callers over Ray read :meth:`feed` and :meth:`submit` instead.
         """
-        if stream_id is not None:
-            if stream_id in self._cancelled:
-                del self._cancelled[stream_id]
-                return  # cancelled before it started: nothing reaches the engine
-            task = asyncio.current_task()
-            assert task is not None, "a Ray async actor runs generate in a task"
-            self._running[stream_id] = task
+        key = uuid.uuid4().hex
+        messages = self.feed(key)
+        await self.submit(request, key, key)
+        ended = False
+        try:
+            async for message in messages:
+                for delivery in message:
+                    ended = delivery.last
+                    if delivery.chunk is not None:
+                        yield delivery.chunk
+                    if delivery.error is not None:
+                        raise delivery.error
+                    if delivery.end:
+                        return
+        finally:
+            if not ended:
+                await self.cancel(key)
+            await messages.aclose()
+
+    async def feed(self, feed_id: str) -> AsyncIterator[list[Delivery]]:
+        """Every message for the requests submitted with ``feed_id`` (call with ``num_returns="streaming"``).
+
+        ``feed_id``: the caller's key for this feed (unique per call). Ends when
+        the replica closes; cancelling it cancels its requests still running.
+        """
+        outbox = self._outbox(feed_id)
+        if outbox is None:
+            return
+        try:
+            async for message in outbox.messages():
+                yield message
+        finally:
+            self._feeds.pop(feed_id, None)
+            self._remember(self._ended_feeds, feed_id)
+            for stream_id in outbox.streams():
+                if task := self._running.get(stream_id):
+                    task.cancel()
+
+    async def submit(self, request: GenerateRequest, stream_id: str, feed_id: str) -> None:
+        """Start ``request``; its chunks go to feed ``feed_id`` as stream ``stream_id`` (unique per call)."""
+        if stream_id in self._cancelled:
+            del self._cancelled[stream_id]
+            return  # cancelled before it started: nothing reaches the engine
+        outbox = self._outbox(feed_id)
+        if outbox is None:
+            return  # its feed ended: no one reads it
+        outbox.open(stream_id, request.chunk_interval_s)
+        task = asyncio.create_task(self._serve(request, stream_id, outbox))
+        self._running[stream_id] = task
+        task.add_done_callback(lambda _: self._running.pop(stream_id, None))
+
+    async def _serve(self, request: GenerateRequest, stream_id: str, outbox: Outbox) -> None:
+        """Stream one request into ``outbox``; its end or error follows its last chunk."""
         try:
             engine = await self._started()
             trace = RequestTrace(request, self.name, open_requests=len(self._open))
             self._open.add(request.request_id)
             began = time.perf_counter()
             try:
-                async with aclosing(coalesce(engine.generate(request), self._merging_for(request))) as stream:
+                async with aclosing(engine.generate(request)) as stream:
                     async for chunk in stream:
-                        yield trace.tag(chunk.model_copy(update={"replica": self.name}))
+                        outbox.put(stream_id, trace.tag(chunk.model_copy(update={"replica": self.name})))
             except EngineDeadError:
                 await self._drop(engine)
                 raise
@@ -226,24 +279,37 @@ class Replica:
                 trace.close()
                 self._open.discard(request.request_id)
                 self._remember_elapsed(request.request_id, time.perf_counter() - began)
-        finally:
-            if stream_id is not None:
-                self._running.pop(stream_id, None)
+        except asyncio.CancelledError:
+            outbox.discard(stream_id)  # the caller cancelled it, or its feed ended: no one reads on
+        except EngineError as error:
+            outbox.finish(stream_id, error)
+        except Exception as error:  # noqa: BLE001 - it reaches the caller as this request's error
+            outbox.finish(stream_id, RequestError(f"replica {self.name} failed: {one_line(error)}"))
+        else:
+            outbox.finish(stream_id)
 
-    def _merging_for(self, request: GenerateRequest) -> CoalesceConfig:
-        if request.chunk_interval_s is None:
-            return self._merging
-        return self._merging.model_copy(update={"interval_s": request.chunk_interval_s})
+    def _outbox(self, feed_id: str) -> Outbox | None:
+        """Feed ``feed_id``'s outbox (made by whichever of ``feed``/``submit`` runs first); None if it ended."""
+        if feed_id in self._ended_feeds:
+            return None
+        if feed_id not in self._feeds:
+            self._feeds[feed_id] = Outbox(self._merging)
+        return self._feeds[feed_id]
 
     async def cancel(self, stream_id: str) -> None:
-        """End the ``generate`` call keyed ``stream_id``: now if it runs, at its start if it has not begun."""
+        """End the request submitted as ``stream_id``: now if it runs (back once aborted), else at its submit."""
         task = self._running.get(stream_id)
         if task is not None:
             task.cancel()
+            await asyncio.wait({task})
             return
-        self._cancelled[stream_id] = None
-        while len(self._cancelled) > CANCELLED_KEPT:
-            self._cancelled.popitem(last=False)  # a stream cancelled after it ended never starts: forget it
+        self._remember(self._cancelled, stream_id)
+
+    @staticmethod
+    def _remember(keys: OrderedDict[str, None], key: str) -> None:
+        keys[key] = None
+        while len(keys) > CANCELLED_KEPT:
+            keys.popitem(last=False)  # a key whose call never comes: forget the oldest
 
     async def stats(self) -> EngineStats:
         """The engine's load, under this replica's name."""
@@ -261,9 +327,11 @@ class Replica:
         return sorted(self._open)
 
     async def aclose(self) -> None:
-        """Release the engine; open requests are aborted by it."""
+        """Release the engine (open requests are aborted by it), then end every feed."""
         if self._engine is not None:
             await self._drop(self._engine)
+        for outbox in list(self._feeds.values()):
+            outbox.close()
 
     async def _started(self) -> Engine:
         if self._starting is None:

@@ -1,8 +1,8 @@
 """``bench engine``: ONE replica's curve through Ray, optionally beside plain vLLM's.
 
 Everything on forkjoin's side goes through the path the runtime uses: a
-one-replica :class:`~actors.pool.ReplicaPool`, Ray streaming generators,
-chunk by chunk. The baseline (:mod:`orchestrator.baseline`) is vLLM's own
+one-replica :class:`~actors.pool.ReplicaPool`, its chunks merged and sent
+through the replica's feed (:mod:`actors.coalesce`). The baseline (:mod:`orchestrator.baseline`) is vLLM's own
 ``AsyncLLM`` in a child process with the same engine settings; both engines
 are up at once and :func:`sweep` sends every point to each in turn, so that a
 change in the machine's pace falls on both alike.

@@ -172,11 +172,40 @@ async def test_a_stream_cancelled_by_key_before_it_reaches_the_replica_never_sta
     async with await ReplicaPool.start(config(replicas=1, token_delay_s=0.05, answers={"": LONG})) as pool:
         replica = pool.handle(pool.replicas[0].name)
         await replica.cancel.remote("key-1")
-        refs = replica.generate.options(num_returns="streaming").remote(request("late", "a prompt"), "key-1")
-        assert [await ref async for ref in refs] == []
-        assert (await replica.stats.remote()).generated_tokens == 0
+        feed = replica.feed.options(num_returns="streaming").remote("feed-1")
+        await replica.submit.remote(request("late", "a prompt"), "key-1", "feed-1")
         chunks = await collect(pool, request("next", "a prompt", max_tokens=5))  # the pool keys its calls anew
+        assert (await replica.stats.remote()).generated_tokens == 5
+        ray.cancel(feed)
     assert sum(c.tokens for c in chunks) == 5
+
+
+async def test_streams_on_one_replica_share_its_feeds_messages() -> None:
+    shared = config(replicas=1, token_delay_s=0.01, answers={"count": WORDS})
+    shared = shared.model_copy(update={"merging": CoalesceConfig(interval_s=0.2)})
+    async with await ReplicaPool.start(shared) as pool:
+        runs = await asyncio.gather(*(collect(pool, request(f"s{i}", f"count {i}")) for i in range(8)))
+        messages = pool.feed_messages()
+    for run in runs:
+        assert "".join(c.text for c in run) == WORDS and sum(c.tokens for c in run) == 60
+        assert [c.finish_reason for c in run][-1] == "stop" and run[0].tokens == 1
+    chunks = sum(len(run) for run in runs)
+    # 60 words at 10 ms: about 0.6 s a stream, so each alone would send 4-5 chunks
+    assert messages < chunks / 2, (messages, chunks)
+
+
+def test_a_pool_serves_a_later_event_loop_too() -> None:
+    # A pool may outlive the event loop that started it (Runtime.run calls asyncio.run each time): its
+    # feed's reader ended with that loop, so the next loop must read through a feed of its own.
+    with asyncio.Runner() as first:
+        pool = first.run(ReplicaPool.start(config(replicas=1)))
+        try:
+            assert first.run(collect(pool, request("a", "a prompt")))[-1].finish_reason == "stop"
+            with asyncio.Runner() as second:
+                chunks = second.run(collect(pool, request("b", "a prompt")))
+            assert chunks[-1].finish_reason == "stop"
+        finally:
+            first.run(pool.aclose())
 
 
 async def test_same_affinity_key_goes_to_the_same_replica() -> None:
