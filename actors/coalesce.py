@@ -88,17 +88,26 @@ class _Stream:
     pending: list[Chunk] = field(default_factory=list)
     tokens: int = 0
     sent_at: float | None = None  # None: nothing sent yet, so the first chunk is due at once
-    urgent: bool = False
     error: EngineError | None = None
     end: bool = False
 
 
 class Outbox:
-    """The pending chunks of one caller's streams, sent as the module doc says."""
+    """The pending chunks of one caller's streams, sent as the module doc says.
+
+    State: ``_ready`` holds the streams with something to send, in the order
+    they got it; ``_urgent`` says one of them is due now, ``_due`` when the
+    earliest of the others is (monotonic seconds). A message sends everything
+    ready, so each put and each wait costs the same however many streams
+    share the outbox.
+    """
 
     def __init__(self, config: CoalesceConfig) -> None:
         self._config = config
         self._streams: dict[str, _Stream] = {}
+        self._ready: dict[str, None] = {}
+        self._urgent = False
+        self._due: float | None = None
         self._wake = asyncio.Event()
         self._closed = False
 
@@ -111,22 +120,29 @@ class Outbox:
         stream = self._streams[stream_id]
         stream.pending.append(chunk)
         stream.tokens += chunk.tokens
+        self._ready[stream_id] = None
         if (stream.sent_at is None or chunk.finish_reason is not None or stream.interval_s == 0
                 or stream.tokens >= self._config.max_tokens):
-            stream.urgent = True
-        self._wake.set()
+            self._send_now()
+        elif len(stream.pending) == 1:
+            due = stream.sent_at + stream.interval_s
+            if self._due is None or due < self._due:
+                self._due = due
+                self._wake.set()
 
     def finish(self, stream_id: str, error: EngineError | None = None) -> None:
         """End an open stream, with ``error`` if it failed; it leaves with the next message (at once)."""
         stream = self._streams.get(stream_id)
         if stream is None:
             return
-        stream.end, stream.error, stream.urgent = error is None, error, True
-        self._wake.set()
+        stream.end, stream.error = error is None, error
+        self._ready[stream_id] = None
+        self._send_now()
 
     def discard(self, stream_id: str) -> None:
         """Forget a stream and whatever it has pending (its caller cancelled it)."""
         self._streams.pop(stream_id, None)
+        self._ready.pop(stream_id, None)
 
     def streams(self) -> list[str]:
         """The streams not yet ended."""
@@ -142,7 +158,8 @@ class Outbox:
         while True:
             wait = self._wait_s()
             if wait == 0:
-                yield self._flush()
+                if message := self._flush():  # empty when the streams due were discarded
+                    yield message
                 continue
             if wait is None and self._closed:
                 return
@@ -151,23 +168,23 @@ class Outbox:
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
 
+    def _send_now(self) -> None:
+        self._urgent = True
+        self._wake.set()
+
     def _wait_s(self) -> float | None:
         """Seconds until the next message is due: 0 now, None when nothing is pending."""
-        due: float | None = None
-        for stream in self._streams.values():
-            if stream.urgent or (self._closed and (stream.pending or stream.end or stream.error)):
-                return 0.0
-            if stream.pending:
-                at = (stream.sent_at or 0.0) + stream.interval_s
-                due = at if due is None else min(due, at)
-        return None if due is None else max(0.0, due - time.monotonic())
+        if not self._ready:
+            return None
+        if self._urgent or self._closed or self._due is None:
+            return 0.0
+        return max(0.0, self._due - time.monotonic())
 
     def _flush(self) -> list[Delivery]:
         now = time.monotonic()
         message: list[Delivery] = []
-        for stream_id, stream in list(self._streams.items()):
-            if not (stream.pending or stream.end or stream.error):
-                continue
+        for stream_id in self._ready:
+            stream = self._streams[stream_id]
             if stream.interval_s == 0:  # each chunk as it came
                 message.extend(Delivery(stream_id, chunk) for chunk in stream.pending[:-1])
                 chunk = stream.pending[-1] if stream.pending else None
@@ -176,6 +193,8 @@ class Outbox:
             message.append(Delivery(stream_id, chunk, stream.error, stream.end))
             if stream.end or stream.error:
                 del self._streams[stream_id]
-                continue
-            stream.pending, stream.tokens, stream.sent_at, stream.urgent = [], 0, now, False
+            else:
+                stream.pending, stream.tokens, stream.sent_at = [], 0, now
+        self._ready.clear()
+        self._urgent, self._due = False, None
         return message

@@ -165,3 +165,18 @@ def test_merge_keeps_first_prompt_fields_and_last_ending() -> None:
         "text", "tokens", "finish_reason", "stop_reason", "prompt_tokens", "cached_tokens", "replica", "queue_s",
         "engine_ttft_s", "spans",
     }, "a new Chunk field must be merged here too"
+
+
+async def test_a_stream_discarded_while_due_sends_no_empty_message() -> None:
+    outbox = Outbox(CoalesceConfig(interval_s=0.05, max_tokens=1000))
+    outbox.open("gone")
+    outbox.put("gone", Chunk(text="a", tokens=1))
+    messages = outbox.messages()
+    assert [d.stream_id for d in await anext(messages)] == ["gone"]
+    outbox.put("gone", Chunk(text="b", tokens=1))  # due in 0.05 s
+    outbox.discard("gone")
+    outbox.open("late")
+    outbox.put("late", Chunk(text="c", tokens=1))
+    assert await anext(messages) == [Delivery("late", Chunk(text="c", tokens=1))]
+    outbox.close()
+    assert [m async for m in messages] == []
