@@ -92,6 +92,7 @@ class Feed:
         except ray.exceptions.RayTaskError as exc:
             self._lose(task_error(exc, self.replica))
         except Exception as exc:  # noqa: BLE001 - every open stream must hear of it, not hang
+            ray.cancel(self._generator)  # the replica's side may still run: its requests would go on for no one
             self._lose(RequestError(f"feed of replica {self.replica} failed: {one_line(exc)}"))
 
     def _lose(self, error: EngineError) -> None:

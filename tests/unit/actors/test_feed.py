@@ -67,7 +67,10 @@ async def test_each_delivery_reaches_its_own_stream_and_strangers_are_dropped() 
     (ray.exceptions.RayActorError(), ReplicaLost),
     (RuntimeError("unexpected"), Exception),
 ])
-async def test_a_feed_that_ends_fails_every_open_stream_and_later_ones(ending: object, lost: type) -> None:
+async def test_a_feed_that_ends_fails_every_open_stream_and_later_ones(ending: object, lost: type,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cancelled: list[object] = []
+    monkeypatch.setattr(ray, "cancel", cancelled.append)
     stream = Stream()
     feed = feed_over(stream)
     open_before, done = feed.open("open"), feed.open("done")
@@ -80,6 +83,8 @@ async def test_a_feed_that_ends_fails_every_open_stream_and_later_ones(ending: o
     assert feed.lost is failed.error and done.empty()
     opened_late = await next_of(feed.open("late"))  # a stream opened on a lost feed fails at once
     assert opened_late.error is feed.lost
+    # a feed that failed on this side is cancelled on the replica's, where it may still run
+    assert cancelled == ([stream] if isinstance(ending, RuntimeError) else [])
 
 
 async def test_closing_the_feed_cancels_ray_side_and_fails_open_streams(monkeypatch: pytest.MonkeyPatch) -> None:
