@@ -158,8 +158,7 @@ class Outbox:
         while True:
             wait = self._wait_s()
             if wait == 0:
-                if message := self._flush():  # empty when the streams due were discarded
-                    yield message
+                yield self._flush()
                 continue
             if wait is None and self._closed:
                 return

@@ -47,7 +47,7 @@ class Feed:
         return self.lost is None and self._loop is asyncio.get_running_loop() and not self._reader.done()
 
     def abandon(self) -> None:
-        """Let go of a feed whose event loop is gone: cancel the replica's side only."""
+        """Cancel the replica's side (which cancels its requests still running); enough where the loop is gone."""
         import ray
 
         ray.cancel(self._generator)
@@ -64,14 +64,11 @@ class Feed:
         self._streams.pop(stream_id, None)
 
     async def aclose(self) -> None:
-        """Stop reading and cancel the replica's side (which cancels its requests still running)."""
-        import ray
-
+        """Cancel the replica's side and stop reading."""
+        self.abandon()
         if self._loop is not asyncio.get_running_loop():
-            self.abandon()
             return
         self._reader.cancel()
-        ray.cancel(self._generator)
         await asyncio.wait({self._reader})
         if self.lost is None:  # the reader may not have begun: the cancel never reached its try
             self._lose(EngineDeadError(f"pool closed its feed of replica {self.replica}"))
@@ -90,9 +87,9 @@ class Feed:
         except ray.exceptions.RayActorError:
             self._lose(ReplicaLost(f"replica {self.replica} died"))
         except ray.exceptions.RayTaskError as exc:
-            self._lose(task_error(exc, self.replica))
+            self._lose(_task_error(exc, self.replica))
         except Exception as exc:  # noqa: BLE001 - every open stream must hear of it, not hang
-            ray.cancel(self._generator)  # the replica's side may still run: its requests would go on for no one
+            self.abandon()  # the replica's side may still run: its requests would go on for no one
             self._lose(RequestError(f"feed of replica {self.replica} failed: {one_line(exc)}"))
 
     def _lose(self, error: EngineError) -> None:
@@ -108,14 +105,9 @@ def delivered_error(error: EngineError, replica: str) -> EngineError:
     return error
 
 
-def task_error(exc: Any, replica: str) -> Exception:
+def _task_error(exc: Any, replica: str) -> EngineError:
+    """The feed call's own failure (a ``RayTaskError``) as its streams' error."""
     cause = getattr(exc, "cause", None)
-    match cause:
-        case EngineDeadError():
-            return ReplicaLost(f"engine of {replica} died: {cause}")
-        case EngineError():
-            return cause
-        case _:
-            return RequestError(f"replica {replica} failed: {one_line(cause or exc)}")
-
-
+    if isinstance(cause, EngineError):
+        return delivered_error(cause, replica)
+    return RequestError(f"replica {replica} failed: {one_line(cause or exc)}")

@@ -63,7 +63,7 @@ class EngineKind(StrEnum):
 
 
 CANCELLED_KEPT = 4096
-"""Cancelled stream keys a replica remembers for calls that have not started yet (oldest forgotten first)."""
+"""Keys a replica remembers, each kind (streams cancelled before their submit, ended feeds): oldest forgotten first."""
 
 
 class ScriptedSpec(BaseModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
@@ -58,13 +59,18 @@ class Caller:
     async def submit(self, req: GenerateRequest, stream_id: str) -> None:
         await self.host.submit(req, stream_id, self.feed_id)
 
-    async def last(self, stream_id: str, timeout_s: float = 10.0) -> list[Delivery]:
-        """The stream's deliveries, once its last one came."""
+    async def until(self, stream_id: str, enough: Callable[[list[Delivery]], bool],
+                    timeout_s: float = 10.0) -> list[Delivery]:
+        """The stream's deliveries, once they are ``enough``."""
         async with asyncio.timeout(timeout_s):
-            while not (self.got[stream_id] and self.got[stream_id][-1].last):
+            while not enough(self.got[stream_id]):
                 self._arrived.clear()
                 await self._arrived.wait()
         return self.got[stream_id]
+
+    async def last(self, stream_id: str) -> list[Delivery]:
+        """The stream's deliveries, once its last one came."""
+        return await self.until(stream_id, lambda got: bool(got) and got[-1].last)
 
     async def text(self, req: GenerateRequest, stream_id: str) -> str:
         await self.submit(req, stream_id)
@@ -85,6 +91,15 @@ async def settled(host: Replica) -> None:
     raise AssertionError(f"requests still running: {sorted(host._running)}")
 
 
+async def streaming() -> tuple[Replica, Caller]:
+    """A replica with one slow stream, "s1", that has sent its first delivery."""
+    host = replica(delay_s=0.05)
+    caller = Caller(host)
+    await caller.submit(request("long"), "s1")
+    await caller.until("s1", bool)
+    return host, caller
+
+
 async def test_a_stream_cancelled_before_it_starts_never_reaches_the_engine() -> None:
     host = replica()
     caller = Caller(host)
@@ -103,8 +118,7 @@ async def test_a_running_stream_cancelled_by_key_ends_and_aborts_its_request() -
     host = replica(delay_s=0.02, merging=CoalesceConfig(interval_s=0))
     caller = Caller(host)
     await caller.submit(request("long"), "s1")
-    while len(caller.got["s1"]) < 3:
-        await asyncio.sleep(0.01)
+    await caller.until("s1", lambda got: len(got) >= 3)
     await host.cancel("s1")
     await settled(host)
     stats = await host.stats()
@@ -163,11 +177,7 @@ async def test_a_failed_request_is_its_own_streams_error_and_the_others_go_on() 
 
 
 async def test_a_feed_that_ends_cancels_its_requests_and_takes_no_more() -> None:
-    host = replica(delay_s=0.05)
-    caller = Caller(host)
-    await caller.submit(request("long"), "s1")
-    while not caller.got["s1"]:
-        await asyncio.sleep(0.01)
+    host, caller = await streaming()
     await caller.close()
     await settled(host)
     assert (await host.stats()).generated_tokens < 40
@@ -186,11 +196,7 @@ async def test_a_submit_before_its_feed_opens_is_delivered() -> None:
 
 
 async def test_closing_the_replica_ends_its_feeds() -> None:
-    host = replica(delay_s=0.05)
-    caller = Caller(host)
-    await caller.submit(request("long"), "s1")
-    while not caller.got["s1"]:
-        await asyncio.sleep(0.01)
+    host, caller = await streaming()
     await host.aclose()
     async with asyncio.timeout(5):
         await caller._reader  # the feed ended: the caller's reader returns
